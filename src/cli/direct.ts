@@ -1,0 +1,58 @@
+/** Direct mode: `GOCACHEPROG=go-cache-plugin [flags]`. Parses, wires, runs; no logic of its own. */
+import { mkdirSync } from "node:fs";
+import { parseArgs } from "citty";
+import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef, type Config } from "../config.ts";
+import { createLogger, describeError, type Logger } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { announce, serveStdio } from "../server/stdio.ts";
+import { newSessionCounters } from "../server/session.ts";
+import { LocalStore } from "../store/local.ts";
+import { trimDue, trimStore } from "../store/trim.ts";
+import { printUsage } from "./usage.ts";
+
+export async function runDirect(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    printUsage();
+    return 0;
+  }
+  checkArgv(argv, CACHE_FLAGS);
+  const parsed = parseArgs(argv, toArgsDef(CACHE_FLAGS));
+  if (parsed._.length > 0) throw new UsageError(`unknown command or argument ${JSON.stringify(parsed._[0])}`);
+  const config = buildConfig(parsed);
+  prepareCacheDir(config.cacheDir);
+  announce(); // before anything slow: the go command is waiting for it
+
+  const log = createLogger({ verbose: config.verbose, debug: (config.debug & 1) !== 0 });
+  const metrics = new Metrics();
+  const counters = newSessionCounters();
+  metrics.register("cache", () => ({ ...counters }));
+  const local = new LocalStore({ dir: config.cacheDir });
+  metrics.register("local", () => ({ ...local.counters }));
+  if (config.bucket) log.warn("--bucket given, but this build has no S3 tier yet; running local-only");
+  log.info(`direct mode, cache ${config.cacheDir}`);
+
+  const code = await serveStdio({ cache: local, log, counters });
+  await local.close();
+  maybeTrim(local, config, log);
+  if (config.metrics) log.warn(metrics.summary());
+  return code;
+}
+
+export function prepareCacheDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new Error(`cannot create cache directory ${dir}`, { cause: err });
+  }
+}
+
+export function maybeTrim(local: LocalStore, config: Config, log: Logger): void {
+  const opts = { expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs };
+  if (!trimDue(local.layout, opts)) return;
+  try {
+    const r = trimStore({ layout: local.layout, expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes });
+    log.info(`trim: removed ${r.removedObjects} objects (${r.removedBytes} bytes) and ${r.removedActions} action records; ${r.remainingBytes} bytes remain`);
+  } catch (err) {
+    log.warn(`trim failed: ${describeError(err)}`);
+  }
+}

@@ -1,0 +1,75 @@
+/** `help [topic]` and `version`. */
+import pkg from "../../package.json" with { type: "json" };
+import { UsageError } from "../config.ts";
+import { USAGE } from "./usage.ts";
+
+const TOPICS: Record<string, string> = {
+  configure: `Configuring go-cache-plugin
+
+Every setting is a flag or a GOCACHE_* environment variable; a flag wins.
+With no --bucket the cache is local only: entries live under --cache-dir
+(default $XDG_CACHE_HOME/go-cache-plugin, else ~/.cache/go-cache-plugin).
+
+Trimming: --expiry 72h removes entries unused for 72 hours; --max-size 10GiB
+removes least recently used entries until the cache fits. Trimming runs when a
+go command exits, at most once per --trim-interval (default 1h), and never
+removes an entry used in the last 2 hours (a running build may hold it).
+
+Logging: warnings only by default; -v adds lifecycle lines and a metrics
+line at exit; --metrics prints just the metrics line; --debug 1 logs every
+build cache request.
+`,
+  environment: `Environment variables (a flag of the same meaning wins)
+
+  GOCACHE_DIR              --cache-dir
+  GOCACHE_S3_BUCKET        --bucket
+  GOCACHE_S3_REGION        --region
+  GOCACHE_S3_ENDPOINT_URL  --s3-endpoint-url
+  GOCACHE_S3_PATH_STYLE    --s3-path-style (true/false)
+  GOCACHE_KEY_PREFIX       --prefix
+  GOCACHE_MIN_SIZE         --min-upload-size
+  GOCACHE_CONCURRENCY      -c
+  GOCACHE_S3_CONCURRENCY   -u
+  GOCACHE_UPLOAD_TIMEOUT   --upload-timeout
+  GOCACHE_READ_ONLY        --read-only (true/false)
+  GOCACHE_METRICS          --metrics (true/false)
+  GOCACHE_EXPIRY           --expiry
+  GOCACHE_MAX_SIZE         --max-size
+  GOCACHE_TRIM_INTERVAL    --trim-interval
+  GOCACHE_VERBOSE          -v (true/false)
+  GOCACHE_DEBUG            --debug
+
+S3 credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity, instance metadata); they are
+never taken on the command line.
+`,
+  "direct-mode": `Direct mode
+
+The go command starts the plugin itself, once per invocation, and talks to it
+over stdin/stdout:
+
+  export GOCACHEPROG="go-cache-plugin --cache-dir /var/cache/go-build-plugin"
+  go build ./...
+
+Go 1.24 and later support GOCACHEPROG; Go 1.21-1.23 need GOEXPERIMENT=cacheprog.
+Many go commands may share one cache directory at once: every file is written
+under a temporary name and renamed into place, so none sees a partial entry.
+`,
+};
+
+export function runHelp(args: string[]): number {
+  const topic = args[0];
+  if (!topic) {
+    process.stdout.write(`${USAGE}\nHelp topics: ${Object.keys(TOPICS).join(", ")}\n`);
+    return 0;
+  }
+  const text = TOPICS[topic];
+  if (!text) throw new UsageError(`no help topic ${JSON.stringify(topic)} (topics: ${Object.keys(TOPICS).join(", ")})`);
+  process.stdout.write(text);
+  return 0;
+}
+
+export function runVersion(): number {
+  process.stdout.write(`go-cache-plugin ${pkg.version} (bun ${Bun.version})\n`);
+  return 0;
+}

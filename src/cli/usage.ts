@@ -1,0 +1,30 @@
+/** Usage text, rendered from the same flag table the parser uses. */
+import { CACHE_FLAGS } from "../config.ts";
+
+type Spec = (typeof CACHE_FLAGS)[string];
+
+export function flagTable(specs: Record<string, Spec>): string {
+  const rows = Object.entries(specs).map(([name, s]) => {
+    const dash = name.length === 1 ? "-" : "--";
+    const alias = s.alias ? `, --${s.alias}` : "";
+    const left = `${dash}${name}${alias}${s.hint ? ` ${s.hint}` : ""}`;
+    return [left, s.help + (s.env ? ` [$${s.env}]` : "")] as const;
+  });
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  return rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`).join("\n");
+}
+
+export const USAGE = `go-cache-plugin: a build cache for the Go toolchain (GOCACHEPROG), on local disk, optionally backed by S3.
+
+Usage:
+  GOCACHEPROG="go-cache-plugin [flags]" go build ./...   direct mode (the go command starts us)
+  go-cache-plugin help [topic]                           topics: configure, environment, direct-mode
+  go-cache-plugin version
+
+Flags (each also read from the environment variable in brackets; a flag wins):
+${flagTable(CACHE_FLAGS)}
+`;
+
+export function printUsage(): void {
+  process.stdout.write(USAGE);
+}

@@ -1,0 +1,186 @@
+/**
+ * The one place where flags and GOCACHE_* environment variables become a
+ * validated Config. Flags win over the environment. Names follow
+ * tailscale/go-cache-plugin so its users can swap binaries.
+ */
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import type { ArgsDef } from "citty";
+import { parseBytes, parseDuration } from "./units.ts";
+
+export interface Config {
+  cacheDir: string;
+  bucket: string | undefined;
+  region: string | undefined;
+  endpoint: string | undefined;
+  pathStyle: boolean;
+  prefix: string;
+  minUploadSize: number;
+  concurrency: number;
+  uploadConcurrency: number;
+  uploadTimeoutMs: number;
+  readOnly: boolean;
+  metrics: boolean;
+  expiryMs: number;
+  maxSizeBytes: number;
+  trimIntervalMs: number;
+  verbose: boolean;
+  /** Bit mask: 1 build cache requests, 2 module proxy. */
+  debug: number;
+}
+
+type Kind = "string" | "boolean";
+interface FlagSpec { kind: Kind; env?: string; alias?: string; hint?: string; help: string }
+
+/** Flags shared by direct mode and `serve`. */
+export const CACHE_FLAGS: Record<string, FlagSpec> = {
+  "cache-dir": { kind: "string", env: "GOCACHE_DIR", hint: "DIR", help: "Local cache directory (default $XDG_CACHE_HOME/go-cache-plugin)" },
+  bucket: { kind: "string", env: "GOCACHE_S3_BUCKET", hint: "NAME", help: "S3 bucket backing the local cache (none: local-only mode)" },
+  region: { kind: "string", env: "GOCACHE_S3_REGION", hint: "REGION", help: "S3 region (default: asked from the bucket's location)" },
+  "s3-endpoint-url": { kind: "string", env: "GOCACHE_S3_ENDPOINT_URL", hint: "URL", help: "S3-compatible endpoint (R2, MinIO, ...)" },
+  "s3-path-style": { kind: "boolean", env: "GOCACHE_S3_PATH_STYLE", help: "Use path-style S3 URLs" },
+  prefix: { kind: "string", env: "GOCACHE_KEY_PREFIX", hint: "PREFIX", help: "Key prefix for every object in the bucket" },
+  "min-upload-size": { kind: "string", env: "GOCACHE_MIN_SIZE", hint: "BYTES", help: "Do not upload outputs smaller than this (default 0)" },
+  c: { kind: "string", env: "GOCACHE_CONCURRENCY", alias: "concurrency", hint: "N", help: "Maximum concurrent remote reads (default 2 x CPUs)" },
+  u: { kind: "string", env: "GOCACHE_S3_CONCURRENCY", alias: "upload-concurrency", hint: "N", help: "Maximum concurrent uploads (default 8)" },
+  "upload-timeout": { kind: "string", env: "GOCACHE_UPLOAD_TIMEOUT", hint: "DURATION", help: "How long exit waits for pending uploads (default 5m); the rest stays journaled" },
+  "read-only": { kind: "boolean", env: "GOCACHE_READ_ONLY", help: "Never write to S3 (for untrusted builds)" },
+  metrics: { kind: "boolean", env: "GOCACHE_METRICS", help: "Print a metrics summary line to stderr at exit" },
+  expiry: { kind: "string", env: "GOCACHE_EXPIRY", hint: "DURATION", help: "Remove local entries unused for this long (e.g. 72h; default: never)" },
+  "max-size": { kind: "string", env: "GOCACHE_MAX_SIZE", hint: "BYTES", help: "Trim the local cache to this size, least recently used first (e.g. 10GiB)" },
+  "trim-interval": { kind: "string", env: "GOCACHE_TRIM_INTERVAL", hint: "DURATION", help: "Trim at most this often (default 1h; 0 at every exit)" },
+  v: { kind: "boolean", env: "GOCACHE_VERBOSE", alias: "verbose", help: "Verbose logging (implies --metrics)" },
+  debug: { kind: "string", env: "GOCACHE_DEBUG", hint: "MASK", help: "Per-request debug logging: 1 build cache, 2 module proxy, 3 both" },
+};
+
+/** citty argument definitions for a set of flag specs (used for parsing and usage text). */
+export function toArgsDef(specs: Record<string, FlagSpec>): ArgsDef {
+  const def: ArgsDef = {};
+  for (const [name, s] of Object.entries(specs)) {
+    const envNote = s.env ? ` [$${s.env}]` : "";
+    def[name] = { type: s.kind, description: s.help + envNote, valueHint: s.hint, alias: s.alias };
+  }
+  return def;
+}
+
+/** Thrown for bad command lines: the CLI prints the message and usage, and exits 2. */
+export class UsageError extends Error {}
+
+/** Rejects flags not in `specs` (citty accepts anything). */
+export function checkKnownFlags(parsed: Record<string, unknown>, specs: Record<string, FlagSpec>): void {
+  const known = new Set<string>();
+  for (const [name, s] of Object.entries(specs)) {
+    for (const n of [name, s.alias]) if (n) { known.add(n); known.add(n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())); }
+  }
+  for (const key of Object.keys(parsed)) {
+    if (key !== "_" && !known.has(key)) throw new UsageError(`unknown flag --${key}`);
+  }
+}
+
+/** Rejects unknown flags in a raw command line, including "--no-X" for a flag X that is not boolean. */
+export function checkArgv(argv: string[], specs: Record<string, FlagSpec>): void {
+  const booleans = new Set<string>();
+  const all = new Set<string>();
+  for (const [name, s] of Object.entries(specs)) {
+    for (const n of [name, s.alias]) if (n) { all.add(n); if (s.kind === "boolean") booleans.add(n); }
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") break;
+    if (!arg.startsWith("-") || arg === "-") continue;
+    const name = arg.replace(/^--?/, "").replace(/=.*$/s, "");
+    if (name.startsWith("no-") && booleans.has(name.slice(3))) continue;
+    if (!all.has(name)) throw new UsageError(`unknown flag ${arg.replace(/=.*$/s, "")}`);
+    if (!booleans.has(name) && !arg.includes("=")) i++; // its value may start with "-"
+  }
+}
+
+/** Value of one flag: the parsed command line first, then its environment variable. */
+export function flagValue(parsed: Record<string, unknown>, name: string, spec: FlagSpec, env: Record<string, string | undefined>): string | boolean | undefined {
+  const v = parsed[name];
+  if (v !== undefined) {
+    if (spec.kind === "string" && (v === "" || typeof v !== "string")) throw new UsageError(`flag --${name} needs a value`);
+    return v as string | boolean;
+  }
+  const e = spec.env ? env[spec.env] : undefined;
+  if (e === undefined || e === "") return undefined;
+  if (spec.kind === "boolean") {
+    if (/^(1|t|true|yes|on)$/i.test(e)) return true;
+    if (/^(0|f|false|no|off)$/i.test(e)) return false;
+    throw new UsageError(`$${spec.env}: expected true or false, got ${JSON.stringify(e)}`);
+  }
+  return e;
+}
+
+/** Builds the validated Config from parsed flags and the environment. */
+export function buildConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): Config {
+  checkKnownFlags(parsed, CACHE_FLAGS);
+  const get = (name: string) => flagValue(parsed, name, CACHE_FLAGS[name]!, env);
+  const str = (name: string) => get(name) as string | undefined;
+  const bool = (name: string) => (get(name) as boolean | undefined) ?? false;
+  const num = (name: string, dflt: number, min: number) => {
+    const raw = str(name);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const dur = (name: string, dflt: number) => {
+    const raw = str(name);
+    return raw === undefined ? dflt : wrap(name, () => parseDuration(raw));
+  };
+  const bytes = (name: string) => {
+    const raw = str(name);
+    return raw === undefined ? 0 : wrap(name, () => parseBytes(raw));
+  };
+
+  const endpoint = str("s3-endpoint-url");
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--s3-endpoint-url: expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
+  const bucket = str("bucket");
+  if (bucket !== undefined && !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket)) throw new UsageError(`--bucket: ${JSON.stringify(bucket)} is not a valid bucket name`);
+  const debugRaw = str("debug");
+  let debug = 0;
+  if (debugRaw !== undefined) {
+    debug = /^(true|yes|on)$/i.test(debugRaw) ? 3 : Number(debugRaw);
+    if (!Number.isInteger(debug) || debug < 0) throw new UsageError(`--debug: expected a bit mask (1, 2 or 3), got ${JSON.stringify(debugRaw)}`);
+  }
+  const cpus = navigator.hardwareConcurrency || 2;
+  const verbose = bool("v");
+  return {
+    cacheDir: resolveCacheDir(str("cache-dir"), env),
+    bucket,
+    region: str("region"),
+    endpoint,
+    pathStyle: bool("s3-path-style"),
+    prefix: (str("prefix") ?? "").replace(/^\/+|\/+$/g, ""),
+    minUploadSize: num("min-upload-size", 0, 0),
+    concurrency: num("c", 2 * cpus, 1),
+    uploadConcurrency: num("u", 8, 1),
+    uploadTimeoutMs: dur("upload-timeout", 5 * 60_000),
+    readOnly: bool("read-only"),
+    metrics: bool("metrics") || verbose,
+    expiryMs: dur("expiry", 0),
+    maxSizeBytes: bytes("max-size"),
+    trimIntervalMs: dur("trim-interval", 60 * 60_000),
+    verbose,
+    debug,
+  };
+}
+
+function wrap<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError(`--${name}: ${(err as Error).message}`);
+  }
+}
+
+/** --cache-dir, else $XDG_CACHE_HOME/go-cache-plugin, else ~/.cache/go-cache-plugin; always absolute. */
+export function resolveCacheDir(flag: string | undefined, env: Record<string, string | undefined>): string {
+  if (flag) return resolve(flag);
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, "go-cache-plugin");
+  const home = env.HOME || homedir();
+  if (!home) throw new UsageError("no cache directory: set --cache-dir or GOCACHE_DIR");
+  return join(home, ".cache", "go-cache-plugin");
+}

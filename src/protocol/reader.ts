@@ -1,0 +1,197 @@
+/**
+ * Incremental reader for the go command's request stream.
+ *
+ * Framing: one JSON request per line, each followed by a blank line. A `put`
+ * with BodySize > 0 is followed by its body as one line: `"` + standard padded
+ * base64 + `"`. The reader never holds a whole body: it decodes the base64 a
+ * chunk at a time into a reused buffer and hands the bytes to a BodySink,
+ * which must consume them before returning (the buffer is overwritten).
+ *
+ * Bad input never stops the reader while the stream can be resynchronised:
+ * a line that is not JSON, or a stray body line, is reported and skipped up to
+ * the next newline (base64 never contains one).
+ */
+import type { Request } from "./messages.ts";
+
+/** Receives the decoded bytes of one put body. */
+export interface BodySink {
+  /** Decoded bytes; valid only during the call. */
+  write(bytes: Uint8Array): void;
+  /** The body line ended. `error` says why the body is unusable (bad base64, missing body, EOF). */
+  end(error?: string): void;
+}
+
+export interface RequestHandler {
+  /** A request without a body (including a put with BodySize 0). */
+  request(req: Request): void;
+  /** A put whose body follows; the returned sink receives it. */
+  body(req: Request): BodySink;
+  /** A line that is not a request. `id` is set when one could be recovered from the text. */
+  malformed(message: string, id?: number): void;
+}
+
+const NL = 10;
+const QUOTE = 34;
+/** A request line longer than this is garbage: skip it rather than buffer it. */
+const MAX_LINE = 1 << 20;
+
+const enum State { Line, BodyStart, Body, SkipLine }
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder();
+
+export class RequestReader {
+  private state = State.Line;
+  private parts: Uint8Array[] = [];
+  private partsLength = 0;
+  private sink: BodySink | undefined;
+  private bodyReq: Request | undefined;
+  private carry = "";
+  private out = new Uint8Array(64 * 1024);
+
+  constructor(private readonly handler: RequestHandler) {}
+
+  /** Feeds the next chunk of the stream. */
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    const n = chunk.length;
+    while (pos < n) {
+      if (this.state === State.Body) {
+        pos = this.bodyBytes(chunk, pos);
+        continue;
+      }
+      const nl = chunk.indexOf(NL, pos);
+      const end = nl < 0 ? n : nl;
+      if (this.state === State.SkipLine) {
+        if (nl >= 0) this.state = State.Line;
+        pos = end + 1;
+        continue;
+      }
+      if (this.state === State.BodyStart) {
+        // Skip blank lines and white space before the opening quote.
+        while (pos < end && (chunk[pos] === 32 || chunk[pos] === 13 || chunk[pos] === 9)) pos++;
+        if (pos === end) { pos = end + 1; continue; }
+        if (chunk[pos] === QUOTE) {
+          this.state = State.Body;
+          pos++;
+          continue;
+        }
+        // The body is missing: fail the put and read this line as a request.
+        this.endBody(`expected the body of put ${this.bodyReq?.ID} (${this.bodyReq?.BodySize} bytes), found another line`);
+      }
+      if (nl < 0) {
+        this.keep(chunk.subarray(pos));
+        return;
+      }
+      this.line(this.joined(chunk.subarray(pos, nl)));
+      pos = nl + 1;
+    }
+  }
+
+  /** The stream ended. Returns a description of anything left unfinished. */
+  end(): string | undefined {
+    if (this.state === State.Body || this.state === State.BodyStart) {
+      const id = this.bodyReq?.ID;
+      this.endBody("input ended in the middle of a put body");
+      return `input ended in the middle of the body of put ${id}`;
+    }
+    if (this.partsLength > 0 && this.state === State.Line) {
+      const text = utf8.decode(this.joined(new Uint8Array(0))).trim();
+      if (text) this.line(new TextEncoder().encode(text));
+    }
+    return undefined;
+  }
+
+  private keep(bytes: Uint8Array): void {
+    if (this.partsLength + bytes.length > MAX_LINE) {
+      this.handler.malformed(`request line longer than ${MAX_LINE} bytes; skipped`);
+      this.parts = [];
+      this.partsLength = 0;
+      this.state = State.SkipLine;
+      return;
+    }
+    this.parts.push(bytes.slice());
+    this.partsLength += bytes.length;
+  }
+
+  private joined(tail: Uint8Array): Uint8Array {
+    if (this.partsLength === 0) return tail;
+    const all = new Uint8Array(this.partsLength + tail.length);
+    let off = 0;
+    for (const p of this.parts) { all.set(p, off); off += p.length; }
+    all.set(tail, off);
+    this.parts = [];
+    this.partsLength = 0;
+    return all;
+  }
+
+  private line(bytes: Uint8Array): void {
+    let start = 0;
+    let end = bytes.length;
+    while (start < end && bytes[start]! <= 32) start++;
+    while (end > start && bytes[end - 1]! <= 32) end--;
+    if (start === end) return; // the blank line after every request
+    if (bytes[start] === QUOTE) {
+      this.handler.malformed("body line without a put request before it; skipped");
+      return;
+    }
+    const text = utf8.decode(bytes.subarray(start, end));
+    let req: Request;
+    try {
+      req = JSON.parse(text);
+      if (typeof req !== "object" || req === null || Array.isArray(req)) throw new Error("not an object");
+      if (!Number.isSafeInteger(req.ID)) throw new Error("no numeric ID");
+    } catch (err) {
+      const m = /"ID"\s*:\s*(\d+)/.exec(text);
+      this.handler.malformed(`malformed request line (${(err as Error).message}): ${text.slice(0, 120)}`, m ? Number(m[1]) : undefined);
+      return;
+    }
+    if (req.Command === "put" && typeof req.BodySize === "number" && req.BodySize > 0) {
+      this.bodyReq = req;
+      this.sink = this.handler.body(req);
+      this.carry = "";
+      this.state = State.BodyStart;
+      return;
+    }
+    this.handler.request(req);
+  }
+
+  /** Consumes base64 from chunk[pos..]; returns the new position. */
+  private bodyBytes(chunk: Uint8Array, pos: number): number {
+    const q = chunk.indexOf(QUOTE, pos);
+    const end = q < 0 ? chunk.length : q;
+    try {
+      if (end > pos) this.decode(chunk.subarray(pos, end));
+      if (q < 0) return chunk.length;
+      if (this.carry.length > 0) throw new Error(`truncated base64 (${this.carry.length} characters left over)`);
+      this.endBody();
+    } catch (err) {
+      this.endBody(`bad base64 in put body: ${(err as Error).message}`);
+    }
+    // Skip the rest of the body line (normally just its newline).
+    this.state = State.SkipLine;
+    return end === chunk.length ? end : end + 1;
+  }
+
+  private decode(ascii: Uint8Array): void {
+    let text = latin1.decode(ascii);
+    if (this.carry) text = this.carry + text;
+    const usable = text.length & ~3;
+    this.carry = text.slice(usable);
+    if (usable === 0) return;
+    const need = (usable / 4) * 3;
+    if (this.out.length < need) this.out = new Uint8Array(need);
+    const { read, written } = this.out.setFromBase64(usable === text.length ? text : text.slice(0, usable));
+    if (read !== usable) throw new Error(`unexpected character at offset ${read}`);
+    this.sink!.write(this.out.subarray(0, written));
+  }
+
+  private endBody(error?: string): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    this.bodyReq = undefined;
+    this.carry = "";
+    this.state = State.Line;
+    sink?.end(error);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * One protocol session: the go command's requests in, responses out.
+ *
+ * Contracts with the go command (cmd/go/internal/cache/prog.go):
+ * - every request gets exactly one response carrying its ID, in any order;
+ * - get: a hit carries OutputID, Size, Time and an absolute DiskPath that
+ *   stays valid until close; a miss is `Miss: true`; a tier failure is a miss
+ *   too (logged), never an Err, so the build goes on;
+ * - put: answered once the body is verified and stored; a bad body is an Err
+ *   and nothing is stored;
+ * - close: answered after every earlier request has been answered.
+ */
+import { formatTime, hexToId, idToHex, type Request, type Response } from "../protocol/messages.ts";
+import type { BodySink, RequestHandler } from "../protocol/reader.ts";
+import type { Cache, Entry, PutSink } from "../store/store.ts";
+import { describeError, type Logger } from "../log.ts";
+
+/** Counters of one session (summed into the process metrics). */
+export interface SessionCounters {
+  gets: number;
+  hits: number;
+  misses: number;
+  puts: number;
+  /** Put body bytes received. */
+  bytesIn: number;
+  /** Bytes of outputs handed out by hits. */
+  bytesOut: number;
+  /** Requests answered with Err, malformed lines included. */
+  errors: number;
+}
+
+export function newSessionCounters(): SessionCounters {
+  return { gets: 0, hits: 0, misses: 0, puts: 0, bytesIn: 0, bytesOut: 0, errors: 0 };
+}
+
+export interface SessionOptions {
+  cache: Cache;
+  send: (res: Response) => void;
+  log: Logger;
+  counters: SessionCounters;
+  /** Called once, after the close response was sent. */
+  onClose?: () => void;
+}
+
+export class Session implements RequestHandler {
+  private readonly pending = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(private readonly opts: SessionOptions) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  request(req: Request): void {
+    if (this.closed) return this.fail(req.ID, `${req.Command} after close`);
+    switch (req.Command) {
+      case "get": return this.get(req);
+      case "put": {
+        const sink = this.openPut(req);
+        if (sink) this.finishPut(req, sink);
+        return;
+      }
+      case "close": return this.close(req);
+      default: return this.fail(req.ID, `unknown command ${JSON.stringify(req.Command)}`);
+    }
+  }
+
+  body(req: Request): BodySink {
+    const sink = this.closed ? this.fail(req.ID, "put after close") : this.openPut(req);
+    if (!sink) return { write() {}, end() {} }; // already answered: discard the body
+    return {
+      write: (bytes) => {
+        this.opts.counters.bytesIn += bytes.length;
+        sink.write(bytes);
+      },
+      end: (error) => {
+        if (error) {
+          sink.abort();
+          this.fail(req.ID, `put: ${error}`);
+        } else this.finishPut(req, sink);
+      },
+    };
+  }
+
+  malformed(message: string, id?: number): void {
+    if (id !== undefined) this.fail(id, message);
+    else {
+      this.opts.counters.errors++;
+      this.opts.log.warn(message);
+    }
+  }
+
+  private get(req: Request): void {
+    const c = this.opts.counters;
+    c.gets++;
+    let actionId: string;
+    try {
+      actionId = idToHex(req.ActionID, "ActionID");
+    } catch (err) {
+      return this.fail(req.ID, `get: ${describeError(err)}`);
+    }
+    let result: Entry | undefined | Promise<Entry | undefined>;
+    try {
+      result = this.opts.cache.get(actionId);
+    } catch (err) {
+      result = undefined;
+      this.opts.log.warn(`get ${actionId} failed, answering a miss: ${describeError(err)}`);
+    }
+    if (result instanceof Promise) {
+      this.track(result.then(
+        (entry) => this.answerGet(req.ID, actionId, entry),
+        (err) => {
+          this.opts.log.warn(`get ${actionId} failed, answering a miss: ${describeError(err)}`);
+          this.answerGet(req.ID, actionId, undefined);
+        },
+      ));
+    } else this.answerGet(req.ID, actionId, result);
+  }
+
+  private answerGet(id: number, actionId: string, entry: Entry | undefined): void {
+    const c = this.opts.counters;
+    if (!entry) {
+      c.misses++;
+      this.opts.log.debug(`get ${actionId}: miss`);
+      return this.opts.send({ ID: id, Miss: true });
+    }
+    c.hits++;
+    c.bytesOut += entry.size;
+    this.opts.log.debug(`get ${actionId}: hit ${entry.outputId} (${entry.size} bytes)`);
+    this.opts.send({
+      ID: id,
+      OutputID: hexToId(entry.outputId),
+      Size: entry.size,
+      Time: formatTime(entry.timeNanos),
+      DiskPath: entry.diskPath,
+    });
+  }
+
+  /** Validates a put and opens its sink; on a bad request answers Err and returns undefined. */
+  private openPut(req: Request): PutSink | undefined {
+    try {
+      const actionId = idToHex(req.ActionID, "ActionID");
+      const outputId = idToHex(req.OutputID ?? req.ObjectID, "OutputID");
+      const size = req.BodySize ?? 0;
+      if (!Number.isSafeInteger(size) || size < 0) throw new Error(`bad BodySize ${JSON.stringify(req.BodySize)}`);
+      return this.opts.cache.put({ actionId, outputId, size });
+    } catch (err) {
+      this.fail(req.ID, `put: ${describeError(err)}`);
+      return undefined;
+    }
+  }
+
+  private finishPut(req: Request, sink: PutSink): void {
+    const done = (entry: Entry) => {
+      this.opts.counters.puts++;
+      this.opts.log.debug(`put ${req.ActionID ? idToHex(req.ActionID, "ActionID") : "?"}: ${entry.outputId} (${entry.size} bytes)`);
+      this.opts.send({ ID: req.ID, DiskPath: entry.diskPath });
+    };
+    const failed = (err: unknown) => this.fail(req.ID, `put: ${describeError(err)}`);
+    try {
+      const result = sink.commit();
+      if (result instanceof Promise) this.track(result.then(done, failed));
+      else done(result);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private close(req: Request): void {
+    this.closed = true;
+    const reply = () => {
+      this.opts.send({ ID: req.ID });
+      this.opts.onClose?.();
+    };
+    if (this.pending.size === 0) return reply();
+    void Promise.allSettled([...this.pending]).then(reply);
+  }
+
+  private fail(id: number, message: string): undefined {
+    this.opts.counters.errors++;
+    this.opts.log.warn(`request ${id}: ${message}`);
+    this.opts.send({ ID: id, Err: message });
+    return undefined;
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The local tier: a content-addressed store on disk (layout in layout.ts).
+ *
+ * Safe for several processes sharing one directory: every file is written
+ * under a unique temporary name in its final directory and renamed into
+ * place, so a get (in this process or another) sees a complete file or none.
+ * Gets are synchronous: a local hit is a read, a stat and a reply, the
+ * cheapest path we have.
+ */
+import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
+import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
+import { nowNanos } from "../protocol/messages.ts";
+
+/** Objects used less recently than this get their mtime refreshed, which is what trimming orders by. */
+export const TOUCH_AFTER_MS = 10 * 60 * 1000;
+
+export interface LocalStoreOptions {
+  /** The cache directory (created if missing). */
+  dir: string;
+}
+
+export interface LocalCounters {
+  /** Entries found truncated or corrupt and treated as misses. */
+  corrupt: number;
+}
+
+let tmpCounter = 0;
+
+export class LocalStore implements Cache {
+  readonly layout: Layout;
+  readonly counters: LocalCounters = { corrupt: 0 };
+
+  constructor(opts: LocalStoreOptions) {
+    this.layout = new Layout(opts.dir);
+  }
+
+  /** The action's record, or undefined when absent or unreadable. */
+  getAction(actionId: string): ActionRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.layout.actionPath(actionId), "latin1");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw new Error(`[local] read action ${actionId}`, { cause: err });
+    }
+    const record = decodeRecord(text);
+    if (!record) this.counters.corrupt++;
+    return record;
+  }
+
+  /** Path of the object when present with the expected size (refreshing its use time); else undefined. */
+  objectFile(outputId: string, size: number): string | undefined {
+    const path = this.layout.objectPath(outputId);
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (st.size !== size) {
+      this.counters.corrupt++;
+      return undefined;
+    }
+    if (Date.now() - st.mtimeMs > TOUCH_AFTER_MS) {
+      const now = new Date();
+      try { utimesSync(path, now, now); } catch { /* a concurrent trim or replace: harmless */ }
+    }
+    return path;
+  }
+
+  get(actionId: string): Entry | undefined {
+    const record = this.getAction(actionId);
+    if (!record) return undefined;
+    const diskPath = this.objectFile(record.outputId, record.size);
+    return diskPath ? { ...record, diskPath } : undefined;
+  }
+
+  put(req: PutRequest): ObjectWriter {
+    return new ObjectWriter(this, req);
+  }
+
+  /** Writes an action record atomically. */
+  putAction(actionId: string, record: ActionRecord): void {
+    writeAtomic(this.layout.actionPath(actionId), encodeRecord(record.outputId, record.size, record.timeNanos));
+  }
+
+  /** Installs verified bytes as an object (used when faulting in from another tier). */
+  putObjectBytes(outputId: string, bytes: Uint8Array): string {
+    const path = this.layout.objectPath(outputId);
+    writeAtomic(path, bytes, 0o755);
+    return path;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Opens a fresh temporary file beside `finalPath`, creating the directory on first use. */
+export function openTemp(finalPath: string, mode: number): { fd: number; path: string } {
+  const path = `${finalPath}.${process.pid}.${++tmpCounter}.tmp`;
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    mkdirSync(dirname(finalPath), { recursive: true });
+    fd = openSync(path, "wx", mode);
+  }
+  if (mode & 0o111) fchmodSync(fd, mode); // the umask must not make cached binaries unrunnable
+  return { fd, path };
+}
+
+function writeAtomic(finalPath: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = openTemp(finalPath, mode);
+  try {
+    writeSync(tmp.fd, data as Uint8Array);
+    closeSync(tmp.fd);
+    renameSync(tmp.path, finalPath);
+  } catch (err) {
+    try { closeSync(tmp.fd); } catch { /* already closed */ }
+    try { unlinkSync(tmp.path); } catch { /* never created */ }
+    throw new Error(`[local] write ${finalPath}`, { cause: err });
+  }
+}
+
+/** Streams one put into a temporary file, hashing as it goes; publishes on a verified commit. */
+export class ObjectWriter implements PutSink {
+  private readonly hasher = new Bun.CryptoHasher("sha256");
+  private fd = -1;
+  private tmpPath = "";
+  private written = 0;
+  private failure: unknown;
+
+  constructor(private readonly store: LocalStore, private readonly req: PutRequest) {
+    try {
+      const tmp = openTemp(store.layout.objectPath(req.outputId), 0o755);
+      this.fd = tmp.fd;
+      this.tmpPath = tmp.path;
+    } catch (err) {
+      this.failure = err;
+    }
+  }
+
+  write(bytes: Uint8Array): void {
+    this.written += bytes.length;
+    if (this.failure || this.written > this.req.size) return;
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(this.fd, bytes, off);
+      this.hasher.update(bytes);
+    } catch (err) {
+      this.failure = err; // e.g. ENOSPC: reported at commit, after the body is consumed
+    }
+  }
+
+  commit(): Entry {
+    const { actionId, outputId, size } = this.req;
+    try {
+      if (this.failure) throw new Error(`[local] write object ${outputId}`, { cause: this.failure });
+      if (this.written !== size) throw new Error(`body is ${this.written} bytes, BodySize says ${size}`);
+      const digest = this.hasher.digest("hex");
+      if (digest !== outputId) throw new Error(`body SHA-256 ${digest} does not match OutputID ${outputId}`);
+      closeSync(this.fd);
+      this.fd = -1;
+      const diskPath = this.store.layout.objectPath(outputId);
+      renameSync(this.tmpPath, diskPath);
+      const record = { outputId, size, timeNanos: nowNanos() };
+      this.store.putAction(actionId, record);
+      return { ...record, diskPath };
+    } catch (err) {
+      this.abort();
+      throw err;
+    }
+  }
+
+  abort(): void {
+    if (this.fd >= 0) {
+      try { closeSync(this.fd); } catch { /* ignore */ }
+      this.fd = -1;
+    }
+    if (this.tmpPath) {
+      try { unlinkSync(this.tmpPath); } catch { /* already renamed or gone */ }
+      this.tmpPath = "";
+    }
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Trimming of the local store (--expiry, --max-size), run at exit and at most
+ * once per trim interval (recorded in v1/trim.txt, shared by all processes).
+ *
+ * Use time is the object's mtime, refreshed by gets (see TOUCH_AFTER_MS).
+ * Nothing used within PROTECT_MS is removed, whatever the limits say: another
+ * go command may have been handed that file and not yet opened it.
+ */
+import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { decodeRecord, type Layout } from "./layout.ts";
+
+export const PROTECT_MS = 2 * 60 * 60 * 1000;
+/** Temporary files older than this belong to a killed writer. */
+const STALE_TMP_MS = 60 * 60 * 1000;
+
+export interface TrimOptions {
+  layout: Layout;
+  expiryMs: number;
+  maxSizeBytes: number;
+  now?: number;
+}
+
+export interface TrimResult {
+  removedObjects: number;
+  removedActions: number;
+  removedBytes: number;
+  remainingBytes: number;
+}
+
+/** True when a trim is configured and the last one is older than `intervalMs`. */
+export function trimDue(layout: Layout, opts: { expiryMs: number; maxSizeBytes: number; intervalMs: number }, now = Date.now()): boolean {
+  if (opts.expiryMs <= 0 && opts.maxSizeBytes <= 0) return false;
+  if (opts.intervalMs <= 0) return true;
+  try {
+    const last = Number(readFileSync(layout.trimStamp, "utf8").trim()) * 1000;
+    return !(now - last < opts.intervalMs);
+  } catch {
+    return true;
+  }
+}
+
+interface FileInfo { path: string; size: number; mtime: number }
+
+export function trimStore(opts: TrimOptions): TrimResult {
+  const now = opts.now ?? Date.now();
+  const result: TrimResult = { removedObjects: 0, removedActions: 0, removedBytes: 0, remainingBytes: 0 };
+  const objects: FileInfo[] = [];
+  for (const dir of opts.layout.shardDirs("o")) {
+    for (const f of scan(dir)) {
+      if (f.path.endsWith(".tmp")) {
+        if (now - f.mtime > STALE_TMP_MS) remove(f.path);
+        continue;
+      }
+      objects.push(f);
+    }
+  }
+  const removable = (f: FileInfo) => now - f.mtime > PROTECT_MS;
+  let total = 0;
+  const kept: FileInfo[] = [];
+  for (const f of objects) {
+    if (opts.expiryMs > 0 && now - f.mtime > opts.expiryMs && removable(f) && remove(f.path)) {
+      result.removedObjects++;
+      result.removedBytes += f.size;
+    } else {
+      kept.push(f);
+      total += f.size;
+    }
+  }
+  if (opts.maxSizeBytes > 0 && total > opts.maxSizeBytes) {
+    kept.sort((a, b) => a.mtime - b.mtime);
+    for (const f of kept) {
+      if (total <= opts.maxSizeBytes || !removable(f)) break;
+      if (remove(f.path)) {
+        total -= f.size;
+        result.removedObjects++;
+        result.removedBytes += f.size;
+      }
+    }
+  }
+  result.remainingBytes = total;
+  // Action records are useless once their object is gone.
+  for (const dir of opts.layout.shardDirs("a")) {
+    for (const f of scan(dir)) {
+      if (f.path.endsWith(".tmp")) {
+        if (now - f.mtime > STALE_TMP_MS) remove(f.path);
+        continue;
+      }
+      let record;
+      try { record = decodeRecord(readFileSync(f.path, "latin1")); } catch { continue; }
+      // Records are not touched on use; their object's use time decides for them.
+      const objectGone = !record || !statSync(opts.layout.objectPath(record.outputId), { throwIfNoEntry: false });
+      if (objectGone && now - f.mtime > STALE_TMP_MS && remove(f.path)) result.removedActions++;
+    }
+  }
+  try {
+    mkdirSync(opts.layout.root, { recursive: true });
+    writeFileSync(opts.layout.trimStamp, `${Math.floor(now / 1000)}\n`);
+  } catch { /* the next exit trims again */ }
+  return result;
+}
+
+function scan(dir: string): FileInfo[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const out: FileInfo[] = [];
+  for (const name of names) {
+    const path = `${dir}/${name}`;
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st?.isFile()) out.push({ path, size: st.size, mtime: st.mtimeMs });
+  }
+  return out;
+}
+
+function remove(path: string): boolean {
+  try { unlinkSync(path); return true; } catch { return false; }
+}

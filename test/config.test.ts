@@ -1,0 +1,115 @@
+import { describe, expect, test } from "bun:test";
+import { parseArgs } from "citty";
+import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef } from "../src/config.ts";
+import { parseBytes, parseDuration } from "../src/units.ts";
+import { binary } from "./support/paths.ts";
+
+const config = (argv: string[], env: Record<string, string> = {}) => {
+  checkArgv(argv, CACHE_FLAGS);
+  return buildConfig(parseArgs(argv, toArgsDef(CACHE_FLAGS)), { HOME: "/home/u", ...env });
+};
+
+describe("config", () => {
+  test("defaults: local-only, per-user cache directory", () => {
+    const c = config([]);
+    expect(c.cacheDir).toBe("/home/u/.cache/go-cache-plugin");
+    expect(c.bucket).toBeUndefined();
+    expect(c.metrics).toBe(false);
+    expect(config([], { XDG_CACHE_HOME: "/x" }).cacheDir).toBe("/x/go-cache-plugin");
+  });
+
+  test.each([
+    ["cacheDir", ["--cache-dir", "/flag"], { GOCACHE_DIR: "/env" }, "/flag", "/env"],
+    ["bucket", ["--bucket", "flag-bucket"], { GOCACHE_S3_BUCKET: "env-bucket" }, "flag-bucket", "env-bucket"],
+    ["region", ["--region", "eu-west-1"], { GOCACHE_S3_REGION: "us-east-2" }, "eu-west-1", "us-east-2"],
+    ["prefix", ["--prefix", "a/b/"], { GOCACHE_KEY_PREFIX: "env" }, "a/b", "env"],
+    ["minUploadSize", ["--min-upload-size", "10"], { GOCACHE_MIN_SIZE: "20" }, 10, 20],
+    ["concurrency", ["-c", "3"], { GOCACHE_CONCURRENCY: "4" }, 3, 4],
+    ["uploadConcurrency", ["-u", "5"], { GOCACHE_S3_CONCURRENCY: "6" }, 5, 6],
+    ["metrics", ["--metrics"], { GOCACHE_METRICS: "true" }, true, true],
+    ["metrics", ["--no-metrics"], { GOCACHE_METRICS: "1" }, false, true],
+    ["pathStyle", ["--s3-path-style"], { GOCACHE_S3_PATH_STYLE: "false" }, true, false],
+    ["expiryMs", ["--expiry", "1h30m"], { GOCACHE_EXPIRY: "72h" }, 5_400_000, 259_200_000],
+    ["maxSizeBytes", ["--max-size", "1GiB"], { GOCACHE_MAX_SIZE: "10MB" }, 1024 ** 3, 10_000_000],
+    ["verbose", ["-v"], { GOCACHE_VERBOSE: "yes" }, true, true],
+    ["debug", ["--debug", "1"], { GOCACHE_DEBUG: "3" }, 1, 3],
+    ["endpoint", ["--s3-endpoint-url", "http://127.0.0.1:9000"], { GOCACHE_S3_ENDPOINT_URL: "https://r2.example" }, "http://127.0.0.1:9000", "https://r2.example"],
+  ])("%s: a flag wins over the environment, which is used alone", (key, argv, env, fromFlag, fromEnv) => {
+    expect(config(argv as string[], env)[key as keyof ReturnType<typeof config>]).toEqual(fromFlag);
+    expect(config([], env)[key as keyof ReturnType<typeof config>]).toEqual(fromEnv);
+  });
+
+  test.each([
+    [["--bogus"], {}, /unknown flag --bogus/],
+    [["--no-cache-dir"], {}, /unknown flag --no-cache-dir/],
+    [["--expiry", "soon"], {}, /--expiry: invalid duration/],
+    [["--max-size", "lots"], {}, /--max-size: invalid size/],
+    [["-c", "0"], {}, /-c: expected a whole number >= 1/],
+    [["--min-upload-size", "-5"], {}, /min-upload-size/],
+    [["--s3-endpoint-url", "ftp://x"], {}, /expected an http\(s\) URL/],
+    [["--bucket", "Bad Bucket!"], {}, /not a valid bucket name/],
+    [["--debug", "x"], {}, /--debug: expected a bit mask/],
+    [["--cache-dir"], {}, /--cache-dir needs a value/],
+    [[], { GOCACHE_METRICS: "maybe" }, /GOCACHE_METRICS: expected true or false/],
+  ])("rejects %p %p with a usage error", (argv, env, message) => {
+    expect(() => config(argv, env)).toThrow(UsageError);
+    expect(() => config(argv, env)).toThrow(message);
+  });
+
+  test.each([["90s", 90_000], ["1h30m", 5_400_000], ["7d", 604_800_000], ["0", 0], ["250ms", 250]])("duration %s", (s, ms) => {
+    expect(parseDuration(s)).toBe(ms);
+  });
+  test.each([["1048576", 1048576], ["512MiB", 512 * 1024 ** 2], ["10G", 10 * 1024 ** 3], ["2KB", 2000]])("size %s", (s, n) => {
+    expect(parseBytes(s)).toBe(n);
+  });
+});
+
+describe("command line of the compiled binary", () => {
+  const run = async (args: string[]) => {
+    const p = Bun.spawn([binary(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { stdout, stderr, code };
+  };
+
+  test.each([
+    [["--bogus"], /unknown flag --bogus/],
+    [["--expiry", "soon"], /invalid duration/],
+    [["frobnicate"], /unknown command or argument "frobnicate"/],
+    [["help", "nope"], /no help topic "nope"/],
+  ])("%p: usage message, exit 2, no stack trace", async (args, message) => {
+    const r = await run(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain("--help");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe("");
+  });
+
+  test.each([["configure", /--max-size/], ["environment", /GOCACHE_S3_BUCKET/], ["direct-mode", /GOCACHEPROG/]])("help %s", async (topic, text) => {
+    const r = await run(["help", topic]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(text);
+  });
+
+  test("--help lists every flag with its environment variable", async () => {
+    const r = await run(["--help"]);
+    expect(r.code).toBe(0);
+    for (const [name, spec] of Object.entries(CACHE_FLAGS)) {
+      expect(r.stdout).toContain(name.length === 1 ? `-${name}` : `--${name}`);
+      if (spec.env) expect(r.stdout).toContain(spec.env);
+    }
+  });
+
+  test("version", async () => {
+    const r = await run(["version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^go-cache-plugin \d+\.\d+\.\d+/);
+  });
+
+  test("an unwritable cache directory is one clear line and exit 1", async () => {
+    const r = await run(["--cache-dir", "/proc/no/such/dir"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot create cache directory \/proc\/no\/such\/dir/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
