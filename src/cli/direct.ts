@@ -6,7 +6,8 @@ import { createLogger, describeError, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { announce, serveStdio } from "../server/stdio.ts";
 import { newSessionCounters } from "../server/session.ts";
-import { LocalStore } from "../store/local.ts";
+import type { LocalStore } from "../store/local.ts";
+import { wireCache } from "./wire.ts";
 import { trimDue, trimStore } from "../store/trim.ts";
 import { printUsage } from "./usage.ts";
 
@@ -26,13 +27,12 @@ export async function runDirect(argv: string[]): Promise<number> {
   const metrics = new Metrics();
   const counters = newSessionCounters();
   metrics.register("cache", () => ({ ...counters }));
-  const local = new LocalStore({ dir: config.cacheDir });
-  metrics.register("local", () => ({ ...local.counters }));
-  if (config.bucket) log.warn("--bucket given, but this build has no S3 tier yet; running local-only");
-  log.info(`direct mode, cache ${config.cacheDir}`);
+  const { cache, local, afterStart } = wireCache(config, log, metrics);
+  log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${config.bucket}${config.readOnly ? " (read-only)" : ""}` : ""}`);
+  afterStart();
 
-  const code = await serveStdio({ cache: local, log, counters });
-  await local.close();
+  const code = await serveStdio({ cache, log, counters });
+  await cache.close();
   maybeTrim(local, config, log);
   if (config.metrics) log.warn(metrics.summary());
   return code;

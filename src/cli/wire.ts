@@ -1,0 +1,38 @@
+/** Builds the cache a session talks to from the Config: local only, or local with S3 behind it. */
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { LocalStore } from "../store/local.ts";
+import type { Cache } from "../store/store.ts";
+import { Journal } from "../store/journal.ts";
+import { TieredCache } from "../store/tiered.ts";
+import { RemoteTier } from "../s3/remote-tier.ts";
+import { join } from "node:path";
+
+export interface Wired {
+  cache: Cache;
+  local: LocalStore;
+  /** Work that must not delay the capability message (resuming journaled uploads). */
+  afterStart(): void;
+}
+
+export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired {
+  const local = new LocalStore({ dir: config.cacheDir });
+  metrics.register("local", () => ({ ...local.counters }));
+  if (!config.bucket) return { cache: local, local, afterStart() {} };
+
+  const remote = new RemoteTier({
+    bucket: config.bucket,
+    region: config.region,
+    endpoint: config.endpoint,
+    pathStyle: config.pathStyle,
+    prefix: config.prefix,
+    cacheDir: config.cacheDir,
+    concurrency: config.concurrency,
+    uploadConcurrency: config.uploadConcurrency,
+  });
+  const journal = config.readOnly ? undefined : new Journal(join(local.layout.root, "journal"));
+  const tiered = new TieredCache({ local, remote, journal, minUploadSize: config.minUploadSize, uploadTimeoutMs: config.uploadTimeoutMs, log });
+  metrics.register("remote", () => ({ ...tiered.counters }));
+  return { cache: tiered, local, afterStart: () => void tiered.resumeOrphans() };
+}
