@@ -1,0 +1,60 @@
+/** RemoteStore against a real S3-compatible server. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { RemoteStore, actionKey, decodeRemoteRecord, outputKey } from "../../src/store/remote.ts";
+import { createS3Client, isNotFound } from "../../src/s3/client.ts";
+import { startS3Server, type S3Server } from "../support/s3server.ts";
+import { bucketName, listKeys } from "../support/bucket.ts";
+
+let s3: S3Server;
+beforeAll(async () => { s3 = await startS3Server(); });
+afterAll(async () => { await s3?.destroy(); });
+const hex = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
+
+async function store(prefix = "") {
+  const bucket = bucketName("remote");
+  await s3.createBucket(bucket);
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
+  const client = createS3Client({ bucket, endpoint: s3.endpoint, pathStyle: true }, "us-east-1");
+  return { bucket, remote: new RemoteStore({ client, bucket, prefix }) };
+}
+
+describe("RemoteStore", () => {
+  test.each([["", "action/ab/"], ["p/q", "p/q/action/ab/"]])("keys with prefix %p", (prefix, start) => {
+    expect(actionKey(prefix, "ab".padEnd(64, "0"))).toBe(`${start}${"ab".padEnd(64, "0")}`);
+    expect(outputKey(prefix, "cd".padEnd(64, "1"))).toBe(`${start.replace("action", "output").replace("ab", "cd")}${"cd".padEnd(64, "1")}`);
+  });
+
+  test("misses are undefined, not errors", async () => {
+    const { remote } = await store();
+    expect(await remote.getAction(hex("none"))).toBeUndefined();
+    expect(await remote.getObject(hex("none"))).toBeUndefined();
+  });
+
+  test("action and object round-trip; a second object write is skipped", async () => {
+    const { remote, bucket } = await store("pre");
+    const body = new TextEncoder().encode("bytes of an output");
+    expect(await remote.putObject(hex(body), body)).toBe("written");
+    expect(await remote.putObject(hex(body), body)).toBe("exists");
+    await remote.putAction(hex("act"), { outputId: hex(body), timeNanos: 1234567890123456789n });
+    expect(await remote.getAction(hex("act"))).toEqual({ outputId: hex(body), timeNanos: 1234567890123456789n });
+    expect(Buffer.from((await remote.getObject(hex(body)))!).toString()).toBe("bytes of an output");
+    expect(await listKeys(s3, bucket)).toEqual([actionKey("pre", hex("act")), outputKey("pre", hex(body))].sort());
+  });
+
+  test("an unreachable server is an error naming the subsystem and key, with the cause", async () => {
+    const client = createS3Client({ bucket: "b", endpoint: "http://127.0.0.1:9", pathStyle: true }, "us-east-1");
+    const remote = new RemoteStore({ client, bucket: "b", prefix: "" });
+    const err = await remote.getAction(hex("x")).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toBe(`[s3] read action ${hex("x")}`);
+    expect(err.cause).toBeDefined();
+    expect(isNotFound(err.cause)).toBe(false);
+  });
+
+  test("records parse the tailscale format, with or without a newline", () => {
+    expect(decodeRemoteRecord(`${"a".repeat(64)} 17`)).toEqual({ outputId: "a".repeat(64), timeNanos: 17n });
+    expect(decodeRemoteRecord(`${"a".repeat(64)} 17\n`)).toEqual({ outputId: "a".repeat(64), timeNanos: 17n });
+    expect(decodeRemoteRecord("nonsense")).toBeUndefined();
+  });
+});

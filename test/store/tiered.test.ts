@@ -1,0 +1,103 @@
+/** TieredCache with a scripted remote tier (unit level; the real one is tested in test/e2e/s3.test.ts). */
+import { afterAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { LocalStore } from "../../src/store/local.ts";
+import { Journal } from "../../src/store/journal.ts";
+import { TieredCache } from "../../src/store/tiered.ts";
+import type { RemoteTier } from "../../src/s3/remote-tier.ts";
+import type { FetchOutcome } from "../../src/s3/messages.ts";
+import { createLogger } from "../../src/log.ts";
+import { cleanupTempDirs, tempDir } from "../support/paths.ts";
+
+afterAll(cleanupTempDirs);
+const hex = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
+
+function setup(outcome: (actionId: string) => FetchOutcome | Promise<FetchOutcome>, opts: { readOnly?: boolean; minUploadSize?: number } = {}) {
+  const dir = tempDir("tiered");
+  const local = new LocalStore({ dir });
+  const calls: string[] = [];
+  const uploads: string[] = [];
+  const warnings: string[] = [];
+  const remote = {
+    events: undefined as unknown,
+    fetch: async (id: string) => { calls.push(id); return outcome(id); },
+    upload: (job: { actionId: string }) => void uploads.push(job.actionId),
+    terminate() {},
+  } as unknown as RemoteTier;
+  const journal = opts.readOnly ? undefined : new Journal(`${dir}/journal`);
+  const log = createLogger({ verbose: false, debug: false, write: (l) => void warnings.push(l) });
+  const cache = new TieredCache({ local, remote, journal, minUploadSize: opts.minUploadSize ?? 0, uploadTimeoutMs: 100, log });
+  return { cache, local, calls, uploads, warnings, journal };
+}
+
+describe("TieredCache", () => {
+  test("concurrent gets of one action share one remote fetch", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const t = setup(async () => { await gate; return { miss: "no-action" }; });
+    const a = t.cache.get(hex("x"));
+    const b = t.cache.get(hex("x"));
+    release();
+    expect(await a).toBeUndefined();
+    expect(await b).toBeUndefined();
+    expect(t.calls.length).toBe(1);
+  });
+
+  test("a remote miss is remembered for the rest of the process", async () => {
+    const t = setup(() => ({ miss: "no-action" }));
+    await t.cache.get(hex("m"));
+    expect(t.cache.get(hex("m"))).toBeUndefined(); // synchronous: no second fetch
+    expect(t.calls.length).toBe(1);
+  });
+
+  test("a remote failure is a miss with one warning per kind, and pauses remote reads", async () => {
+    const t = setup(() => ({ error: { kind: "TimeoutError", message: "[s3] read action x: timed out" } }));
+    expect(await t.cache.get(hex("e1"))).toBeUndefined();
+    expect(t.cache.get(hex("e2"))).toBeUndefined(); // paused: answered at once, no fetch
+    expect(t.calls.length).toBe(1);
+    expect(t.warnings.filter((w) => w.includes("timed out")).length).toBe(1);
+    expect(t.cache.counters.errors).toBe(1);
+  });
+
+  test("a digest mismatch is a miss, counted and logged", async () => {
+    const t = setup(() => ({ miss: "digest-mismatch", detail: "output abc has SHA-256 def" }));
+    expect(await t.cache.get(hex("d"))).toBeUndefined();
+    expect(t.cache.counters.corrupt).toBe(1);
+    expect(t.warnings.join("")).toContain("tampered or corrupt");
+  });
+
+  test("puts are journaled and uploaded; small ones and read-only mode are not", () => {
+    const body = new TextEncoder().encode("0123456789");
+    const put = (t: ReturnType<typeof setup>, label: string) => {
+      const sink = t.cache.put({ actionId: hex(label), outputId: hex(body), size: body.length });
+      sink.write(body);
+      return sink.commit();
+    };
+    const t = setup(() => ({ miss: "no-action" }));
+    put(t, "p");
+    expect(t.uploads).toEqual([hex("p")]);
+    expect(t.journal!.size).toBe(1);
+    t.cache.events.uploaded(hex("p"), "written", 10);
+    expect(t.journal!.size).toBe(0);
+
+    const small = setup(() => ({ miss: "no-action" }), { minUploadSize: 100 });
+    put(small, "s");
+    expect(small.uploads).toEqual([]);
+    expect(small.cache.counters.uploadsSkippedSmall).toBe(1);
+
+    const ro = setup(() => ({ miss: "no-action" }), { readOnly: true });
+    put(ro, "r");
+    expect(ro.uploads).toEqual([]);
+  });
+
+  test("close waits for pending uploads up to the bound and keeps the rest journaled", async () => {
+    const t = setup(() => ({ miss: "no-action" }));
+    const sink = t.cache.put({ actionId: hex("w"), outputId: hex(""), size: 0 });
+    sink.commit();
+    const started = performance.now();
+    await t.cache.close();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(90);
+    expect(t.warnings.join("")).toContain("1 of 1 uploads still pending");
+    expect(t.journal!.size).toBe(1);
+  });
+});
