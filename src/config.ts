@@ -53,6 +53,49 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   debug: { kind: "string", env: "GOCACHE_DEBUG", hint: "MASK", help: "Per-request debug logging: 1 build cache, 2 module proxy, 3 both" },
 };
 
+/** Flags of `serve` only. */
+export const SERVE_FLAGS: Record<string, FlagSpec> = {
+  plugin: { kind: "string", env: "GOCACHE_PLUGIN", hint: "PORT", help: "Serve the plugin protocol on 127.0.0.1:PORT (use `connect PORT`)" },
+  socket: { kind: "string", env: "GOCACHE_SOCKET", hint: "PATH", help: "Serve the plugin protocol on a Unix socket (mode 0600)" },
+  http: { kind: "string", env: "GOCACHE_HTTP", hint: "ADDR", help: "HTTP address for /metrics, /healthz and the module proxy ([host]:port; host defaults to 127.0.0.1)" },
+  modproxy: { kind: "boolean", env: "GOCACHE_MODPROXY", help: "Serve a caching Go module proxy at /mod/ (needs --http)" },
+  "modproxy-upstream": { kind: "string", env: "GOCACHE_MODPROXY_UPSTREAM", hint: "URL", help: "Upstream module proxy (default https://proxy.golang.org)" },
+  sumdb: { kind: "string", env: "GOCACHE_SUMDB", hint: "NAMES", help: "Checksum databases to proxy under /mod/sumdb/ (comma-separated; default sum.golang.org)" },
+};
+
+export interface ServeConfig extends Config {
+  plugin: number | undefined;
+  socket: string | undefined;
+  http: string | undefined;
+  modproxy: boolean;
+  modproxyUpstream: string;
+  sumdb: string[];
+}
+
+/** Builds the validated ServeConfig: the cache flags plus the serve flags. */
+export function buildServeConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): ServeConfig {
+  const all = { ...CACHE_FLAGS, ...SERVE_FLAGS };
+  checkKnownFlags(parsed, all);
+  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !(k in SERVE_FLAGS)));
+  const base = buildConfig(cacheOnly, env);
+  const get = (name: string) => flagValue(parsed, name, SERVE_FLAGS[name]!, env);
+  const pluginRaw = get("plugin") as string | undefined;
+  let plugin: number | undefined;
+  if (pluginRaw !== undefined) {
+    plugin = Number(pluginRaw);
+    if (!Number.isInteger(plugin) || plugin < 1 || plugin > 65535) throw new UsageError(`--plugin: expected a port number, got ${JSON.stringify(pluginRaw)}`);
+  }
+  const socket = get("socket") as string | undefined;
+  if (plugin === undefined && socket === undefined) throw new UsageError("serve needs --plugin PORT or --socket PATH");
+  const http = get("http") as string | undefined;
+  const modproxy = (get("modproxy") as boolean | undefined) ?? false;
+  if (modproxy && !http) throw new UsageError("--modproxy needs --http ADDR");
+  const upstream = ((get("modproxy-upstream") as string | undefined) ?? "https://proxy.golang.org").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+/.test(upstream)) throw new UsageError(`--modproxy-upstream: expected an http(s) URL, got ${JSON.stringify(upstream)}`);
+  const sumdb = ((get("sumdb") as string | undefined) ?? "sum.golang.org").split(",").map((x) => x.trim()).filter(Boolean);
+  return { ...base, plugin, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb };
+}
+
 /** citty argument definitions for a set of flag specs (used for parsing and usage text). */
 export function toArgsDef(specs: Record<string, FlagSpec>): ArgsDef {
   const def: ArgsDef = {};

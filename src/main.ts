@@ -10,6 +10,10 @@ async function main(argv: string[]): Promise<number> {
   switch (argv[0]) {
     case "help":
       return (await import("./cli/help.ts")).runHelp(argv.slice(1));
+    case "serve":
+      return (await import("./cli/serve.ts")).runServe(argv.slice(1));
+    case "connect":
+      return (await import("./cli/connect.ts")).runConnect(argv.slice(1));
     case "version":
     case "--version":
       return (await import("./cli/help.ts")).runVersion();

@@ -55,6 +55,24 @@ Go 1.24 and later support GOCACHEPROG; Go 1.21-1.23 need GOEXPERIMENT=cacheprog.
 Many go commands may share one cache directory at once: every file is written
 under a temporary name and renamed into place, so none sees a partial entry.
 `,
+  "server-mode": `Server mode
+
+One long-lived server per machine shares its cache, its S3 connections and its
+upload queue with every go command; the go commands need no S3 credentials:
+
+  go-cache-plugin serve --plugin 5930 --bucket my-cache --http 127.0.0.1:5970 &
+  export GOCACHEPROG="go-cache-plugin connect 5930"
+  go build ./...
+
+--plugin PORT listens on 127.0.0.1 only; --socket PATH listens on a Unix socket
+created with mode 0600. connect takes the same PORT or PATH. --http serves
+/metrics (Prometheus), /healthz and a status page at /.
+
+A connection's close never waits for S3: uploads continue in the server.
+SIGINT/SIGTERM: stop accepting, let open connections finish, drain uploads up
+to --upload-timeout (the rest stays journaled for the next start), exit 0. A
+second signal exits at once.
+`,
 };
 
 export function runHelp(args: string[]): number {

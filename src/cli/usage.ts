@@ -1,5 +1,5 @@
 /** Usage text, rendered from the same flag table the parser uses. */
-import { CACHE_FLAGS } from "../config.ts";
+import { CACHE_FLAGS, SERVE_FLAGS } from "../config.ts";
 
 type Spec = (typeof CACHE_FLAGS)[string];
 
@@ -18,7 +18,9 @@ export const USAGE = `go-cache-plugin: a build cache for the Go toolchain (GOCAC
 
 Usage:
   GOCACHEPROG="go-cache-plugin [flags]" go build ./...   direct mode (the go command starts us)
-  go-cache-plugin help [topic]                           topics: configure, environment, direct-mode
+  go-cache-plugin serve --plugin PORT [flags]            server mode: one cache for every go command
+  GOCACHEPROG="go-cache-plugin connect PORT" go build    talk to that server
+  go-cache-plugin help [topic]                           topics: configure, environment, direct-mode, server-mode
   go-cache-plugin version
 
 Flags (each also read from the environment variable in brackets; a flag wins):
@@ -28,3 +30,20 @@ ${flagTable(CACHE_FLAGS)}
 export function printUsage(): void {
   process.stdout.write(USAGE);
 }
+
+export const SERVE_USAGE = `go-cache-plugin serve: one long-lived cache for every go command on this machine.
+
+Usage:
+  go-cache-plugin serve --plugin 5930 [--http 127.0.0.1:5970] [cache flags]
+  export GOCACHEPROG="go-cache-plugin connect 5930"
+
+Serve flags:
+${flagTable(SERVE_FLAGS)}
+
+Cache flags (as in direct mode):
+${flagTable(CACHE_FLAGS)}
+
+SIGINT or SIGTERM stops accepting connections, lets open ones finish, waits for
+uploads up to --upload-timeout (the rest stays journaled) and exits 0; a second
+signal exits at once.
+`;

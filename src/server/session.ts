@@ -14,6 +14,7 @@ import { formatTime, hexToId, idToHex, type Request, type Response } from "../pr
 import type { BodySink, RequestHandler } from "../protocol/reader.ts";
 import type { Cache, Entry, PutSink } from "../store/store.ts";
 import { describeError, type Logger } from "../log.ts";
+import type { Histogram } from "../metrics.ts";
 
 /** Counters of one session (summed into the process metrics). */
 export interface SessionCounters {
@@ -35,6 +36,8 @@ export function newSessionCounters(): SessionCounters {
 
 export interface SessionOptions {
   cache: Cache;
+  /** Get latency, when someone reports it (serve mode). */
+  getLatency?: Histogram;
   send: (res: Response) => void;
   log: Logger;
   counters: SessionCounters;
@@ -100,6 +103,7 @@ export class Session implements RequestHandler {
     } catch (err) {
       return this.fail(req.ID, `get: ${describeError(err)}`);
     }
+    const started = this.opts.getLatency ? performance.now() : 0;
     let result: Entry | undefined | Promise<Entry | undefined>;
     try {
       result = this.opts.cache.get(actionId);
@@ -109,17 +113,18 @@ export class Session implements RequestHandler {
     }
     if (result instanceof Promise) {
       this.track(result.then(
-        (entry) => this.answerGet(req.ID, actionId, entry),
+        (entry) => this.answerGet(req.ID, actionId, entry, started),
         (err) => {
           this.opts.log.warn(`get ${actionId} failed, answering a miss: ${describeError(err)}`);
-          this.answerGet(req.ID, actionId, undefined);
+          this.answerGet(req.ID, actionId, undefined, started);
         },
       ));
-    } else this.answerGet(req.ID, actionId, result);
+    } else this.answerGet(req.ID, actionId, result, started);
   }
 
-  private answerGet(id: number, actionId: string, entry: Entry | undefined): void {
+  private answerGet(id: number, actionId: string, entry: Entry | undefined, started: number): void {
     const c = this.opts.counters;
+    this.opts.getLatency?.observe((performance.now() - started) / 1000);
     if (!entry) {
       c.misses++;
       this.opts.log.debug(`get ${actionId}: miss`);

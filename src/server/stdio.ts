@@ -19,8 +19,8 @@ const STDOUT = 1;
 const wait = new Int32Array(new SharedArrayBuffer(4));
 
 /** Writes all of `data` to a descriptor, riding out partial writes and EAGAIN. */
-export function writeAll(fd: number, data: string): void {
-  let buf = Buffer.from(data);
+export function writeAll(fd: number, data: string | Uint8Array): void {
+  let buf = typeof data === "string" ? Buffer.from(data) : data;
   while (buf.length > 0) {
     try {
       const n = writeSync(fd, buf);

@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "./net.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Where `scripts/install-s3-server.sh` puts the binary. */
@@ -239,9 +240,3 @@ class VersityServer implements S3Server {
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}

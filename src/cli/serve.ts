@@ -1,0 +1,76 @@
+/** `serve`: one long-lived cache for every go command on the machine. Parses, wires, runs. */
+import { parseArgs } from "citty";
+import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, checkArgv, toArgsDef } from "../config.ts";
+import { createLogger } from "../log.ts";
+import { Histogram, Metrics } from "../metrics.ts";
+import { newSessionCounters } from "../server/session.ts";
+import { PluginServer } from "../server/socket.ts";
+import { startHttp, type Mount } from "../server/http.ts";
+import { maybeTrim, prepareCacheDir } from "./direct.ts";
+import { wireCache } from "./wire.ts";
+import { SERVE_USAGE } from "./usage.ts";
+
+export async function runServe(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const specs = { ...CACHE_FLAGS, ...SERVE_FLAGS };
+  checkArgv(argv, specs);
+  const parsed = parseArgs(argv, toArgsDef(specs));
+  if (parsed._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed._[0])}`);
+  const config = buildServeConfig(parsed);
+  prepareCacheDir(config.cacheDir);
+
+  const log = createLogger({ verbose: true, debug: (config.debug & 1) !== 0 });
+  const metrics = new Metrics();
+  const counters = newSessionCounters();
+  const getLatency = new Histogram();
+  metrics.register("cache", () => ({ ...counters }));
+  metrics.registerHistogram("gocache_get_duration_seconds", "Time to answer a get, local or remote.", getLatency);
+  const { cache, local, afterStart } = wireCache(config, log, metrics);
+
+  const servers = [config.plugin !== undefined ? { port: config.plugin } : undefined, config.socket ? { path: config.socket } : undefined]
+    .filter((a) => a !== undefined)
+    .map((address) => new PluginServer({ address, cache, log, counters, getLatency }));
+  for (const s of servers) {
+    metrics.register("connections", () => ({ ...s.connections }), ["active"]);
+    log.info(`plugin protocol listening on ${s.listen()}`);
+  }
+
+  const mounts: Mount[] = [];
+  if (config.modproxy) throw new UsageError("--modproxy: the module proxy is not available in this version yet");
+  const http = config.http
+    ? startHttp({ address: config.http, metrics, mounts, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ?? "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
+    : undefined;
+  if (http) log.info(`HTTP listening on http://${http.hostname}:${http.port}/`);
+  afterStart();
+
+  const trimEvery = Math.max(config.trimIntervalMs, 60_000);
+  const trimTimer = setInterval(() => maybeTrim(local, config, log), trimEvery);
+  trimTimer.unref();
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      stopping = true;
+      log.info(`${signal}: no new connections; waiting for open ones, then for uploads (up to ${config.uploadTimeoutMs / 1000}s)`);
+      void (async () => {
+        http?.stop();
+        await Promise.all(servers.map((s) => s.shutdown()));
+        resolve();
+      })();
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+  });
+  clearInterval(trimTimer);
+  await cache.close();
+  if (config.metrics) log.warn(metrics.summary());
+  log.info("stopped");
+  return 0;
+}
