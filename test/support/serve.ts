@@ -10,7 +10,8 @@ export interface ServeProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the server wrote to stderr so far. */
   log(): string;
-  metrics(): Promise<Record<string, number>>;
+  /** A snapshot of /metrics: a lookup that fails loudly on a missing series. */
+  metrics(): Promise<(series: string) => number>;
   /** Sends a signal and waits for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
@@ -40,7 +41,14 @@ export async function startServe(extra: string[] = [], env: Record<string, strin
   return {
     port, httpUrl, cacheDir, proc,
     log: () => stderr,
-    metrics: async () => parsePrometheus(await (await fetch(`${httpUrl}/metrics`)).text()),
+    metrics: async () => {
+      const all = parsePrometheus(await (await fetch(`${httpUrl}/metrics`)).text());
+      return (series: string) => {
+        const v = all[series];
+        if (v === undefined) throw new Error(`no series ${series} in /metrics`);
+        return v;
+      };
+    },
     stop: async (signal = "SIGTERM") => {
       proc.kill(signal);
       const code = await proc.exited;
