@@ -9,6 +9,9 @@ import { TieredCache } from "../store/tiered.ts";
 import { RemoteTier } from "../s3/remote-tier.ts";
 import { join } from "node:path";
 
+/** Remote requests in flight for one session's manifest prefetch. */
+const PREFETCH_CONCURRENCY = 32;
+
 export interface Wired {
   cache: Cache;
   local: LocalStore;
@@ -30,6 +33,8 @@ export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired 
     cacheDir: config.cacheDir,
     concurrency: config.concurrency,
     uploadConcurrency: config.uploadConcurrency,
+    prefetchConcurrency: PREFETCH_CONCURRENCY,
+    readOnly: config.readOnly,
   });
   const journal = config.readOnly ? undefined : new Journal(join(local.layout.root, "journal"));
   const tiered = new TieredCache({ local, remote, journal, minUploadSize: config.minUploadSize, uploadTimeoutMs: config.uploadTimeoutMs, log });

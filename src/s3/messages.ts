@@ -1,5 +1,6 @@
 /** Messages between the protocol loop (main thread) and the S3 worker. */
 import type { UploadJob } from "../store/journal.ts";
+import type { ManifestEntry } from "../store/remote.ts";
 
 export interface WorkerConfig {
   bucket: string;
@@ -10,17 +11,23 @@ export interface WorkerConfig {
   cacheDir: string;
   concurrency: number;
   uploadConcurrency: number;
+  /** Remote requests in flight for one session's prefetch. */
+  prefetchConcurrency: number;
+  readOnly: boolean;
 }
 
 export interface FailureInfo { kind: string; message: string }
 
 export type ToWorker =
   | { t: "init"; config: WorkerConfig }
-  | { t: "fetch"; id: number; actionId: string }
-  | { t: "upload"; job: UploadJob };
+  /** `session` identifies the go command's session (direct: 1; serve: one per connection). */
+  | { t: "fetch"; id: number; session: number; actionId: string }
+  | { t: "upload"; job: UploadJob }
+  /** The session ended: stop its prefetch; write its manifest when given. */
+  | { t: "sessionEnd"; session: number; manifest?: { entries: ManifestEntry[]; firstGets: string[] } };
 
 export type FetchOutcome =
-  | { hit: { outputId: string; size: number; timeNanos: bigint }; bytes: number }
+  | { hit: { outputId: string; size: number; timeNanos: bigint }; bytes: number; prefetched?: boolean }
   | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string }
   | { error: FailureInfo };
 
@@ -28,4 +35,7 @@ export type FromWorker =
   | { t: "fetched"; id: number; outcome: FetchOutcome }
   | { t: "uploaded"; actionId: string; outcome: "written" | "exists" | "gone"; bytes: number }
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
+  | { t: "manifestFound"; session: number; key: string; entries: number }
+  | { t: "prefetched"; session: number; actionId: string; bytes: number }
+  | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
   | { t: "fatal"; error: FailureInfo };

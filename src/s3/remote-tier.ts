@@ -5,12 +5,17 @@
  */
 import type { FetchOutcome, FromWorker, ToWorker, WorkerConfig } from "./messages.ts";
 import type { UploadJob } from "../store/journal.ts";
+import type { ManifestEntry } from "../store/remote.ts";
 
 export interface RemoteTierEvents {
   uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
+  manifestFound(session: number, key: string, entries: number): void;
+  prefetched(session: number, actionId: string, bytes: number): void;
   fatal(kind: string, message: string): void;
 }
+
+export type SessionDone = Extract<FromWorker, { t: "sessionDone" }>;
 
 export class RemoteTier {
   private worker: Worker | undefined;
@@ -18,15 +23,25 @@ export class RemoteTier {
   private readonly waiting = new Map<number, (o: FetchOutcome) => void>();
 
   /** Where the worker's reports go; set by whoever owns the tier. */
-  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, fatal() {} };
+  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, manifestFound() {}, prefetched() {}, fatal() {} };
+  private readonly ending = new Map<number, (d: SessionDone) => void>();
 
   constructor(private readonly config: WorkerConfig) {}
 
-  fetch(actionId: string): Promise<FetchOutcome> {
+  fetch(actionId: string, session: number): Promise<FetchOutcome> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.send({ t: "fetch", id, actionId });
+      this.send({ t: "fetch", id, session, actionId });
+    });
+  }
+
+  /** Ends a session in the worker (stops its prefetch, writes its manifest if given). */
+  endSession(session: number, manifest?: { entries: ManifestEntry[]; firstGets: string[] }): Promise<SessionDone> {
+    if (!this.worker) return Promise.resolve({ t: "sessionDone", session });
+    return new Promise((resolve) => {
+      this.ending.set(session, resolve);
+      this.send({ t: "sessionEnd", session, manifest });
     });
   }
 
@@ -40,6 +55,8 @@ export class RemoteTier {
     this.worker = undefined;
     for (const resolve of this.waiting.values()) resolve({ error: { kind: "terminated", message: "[s3] worker stopped" } });
     this.waiting.clear();
+    for (const [session, resolve] of this.ending) resolve({ t: "sessionDone", session, error: { kind: "terminated", message: "[s3] worker stopped" } });
+    this.ending.clear();
   }
 
   private send(msg: ToWorker): void {
@@ -64,6 +81,13 @@ export class RemoteTier {
       }
       case "uploaded": return this.events.uploaded(msg.actionId, msg.outcome, msg.bytes);
       case "uploadFailed": return this.events.uploadFailed(msg.actionId, msg.error.kind, msg.error.message, msg.retryInMs);
+      case "manifestFound": return this.events.manifestFound(msg.session, msg.key, msg.entries);
+      case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes);
+      case "sessionDone": {
+        const resolve = this.ending.get(msg.session);
+        this.ending.delete(msg.session);
+        return resolve?.(msg);
+      }
       case "fatal": return this.events.fatal(msg.error.kind, msg.error.message);
     }
   }

@@ -2,27 +2,31 @@
  * The S3 worker: every network operation runs here, off the protocol loop,
  * and the SDK is loaded only here (after the capability message).
  *
- * fetch: action record, then output; the output's SHA-256 must equal the
- * output ID, else it is never installed. Installed locally object first,
- * record second, both atomically, so the main thread can answer a hit.
- * upload: output first (skipped when the bucket has it), record second;
- * failures are retried with backoff until the main thread ends the worker.
+ * fetch: see fetch.ts (verified, installed object first, record second).
+ * upload: output first (skipped when the bucket has it), then the
+ * tailscale-compatible action record, then our `ax` record (with the output
+ * inline when small); failures are retried with backoff until the main
+ * thread ends the worker. Sessions: see prefetch.ts; at a session's end its
+ * manifest is written.
  */
 declare var self: Worker;
 
-import { existsSync } from "node:fs";
 import { createS3Client, errorKind, resolveRegion } from "./client.ts";
 import { Limiter } from "./limit.ts";
+import { fetchEntry } from "./fetch.ts";
+import { SessionPrefetch } from "./prefetch.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, ToWorker, WorkerConfig } from "./messages.ts";
-import { RemoteStore } from "../store/remote.ts";
+import { INLINE_MAX, RemoteStore, type ManifestEntry } from "../store/remote.ts";
 import { LocalStore } from "../store/local.ts";
 import type { UploadJob } from "../store/journal.ts";
 import { describeError } from "../log.ts";
 
+let config: WorkerConfig;
 let remote: Promise<RemoteStore> | undefined;
 let local: LocalStore;
 let fetches: Limiter;
 let uploads: Limiter;
+const sessions = new Map<number, SessionPrefetch>();
 
 const post = (msg: FromWorker) => self.postMessage(msg);
 const failure = (err: unknown): FailureInfo => ({ kind: errorKind((err as Error)?.cause ?? err), message: describeError(err) });
@@ -31,44 +35,57 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   switch (msg.t) {
     case "init": return init(msg.config);
-    case "fetch": return void fetchEntry(msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
+    case "fetch": return void fetchFor(msg.session, msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
     case "upload": return void uploadWithRetry(msg.job, 0);
+    case "sessionEnd": return void endSession(msg.session, msg.manifest);
   }
 };
 
-function init(config: WorkerConfig): void {
-  local = new LocalStore({ dir: config.cacheDir });
-  fetches = new Limiter(config.concurrency);
-  uploads = new Limiter(config.uploadConcurrency);
-  remote = resolveRegion(config).then((region) => new RemoteStore({ client: createS3Client(config, region), bucket: config.bucket, prefix: config.prefix }));
+function init(c: WorkerConfig): void {
+  config = c;
+  local = new LocalStore({ dir: c.cacheDir });
+  fetches = new Limiter(c.concurrency);
+  uploads = new Limiter(c.uploadConcurrency);
+  remote = resolveRegion(c).then((region) => new RemoteStore({ client: createS3Client(c, region), bucket: c.bucket, prefix: c.prefix }));
   remote.catch((err) => post({ t: "fatal", error: failure(err) }));
 }
 
-async function fetchEntry(actionId: string): Promise<FetchOutcome> {
+async function sessionFor(id: number): Promise<SessionPrefetch> {
+  let s = sessions.get(id);
+  if (!s) {
+    s = new SessionPrefetch({ session: id, remote: await remote!, local, concurrency: config.prefetchConcurrency, post });
+    sessions.set(id, s);
+  }
+  return s;
+}
+
+async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutcome> {
   try {
     const store = await remote!;
-    return await fetches.run(async () => {
-      const record = await store.getAction(actionId);
-      if (!record) return { miss: "no-action" };
-      let size: number;
-      let bytes = 0;
-      const existing = local.layout.objectPath(record.outputId);
-      if (existsSync(existing)) {
-        size = Bun.file(existing).size; // verified when it was written
-      } else {
-        const body = await store.getObject(record.outputId);
-        if (!body) return { miss: "no-output", detail: record.outputId };
-        const digest = new Bun.CryptoHasher("sha256").update(body).digest("hex");
-        if (digest !== record.outputId) return { miss: "digest-mismatch", detail: `output ${record.outputId} has SHA-256 ${digest}` };
-        local.putObjectBytes(record.outputId, body);
-        size = body.length;
-        bytes = body.length;
-      }
-      local.putAction(actionId, { outputId: record.outputId, size, timeNanos: record.timeNanos });
-      return { hit: { outputId: record.outputId, size, timeNanos: record.timeNanos }, bytes };
-    });
+    const session = await sessionFor(sessionId);
+    const pending = session.inflight.get(actionId);
+    if (pending) {
+      const outcome = await pending;
+      if ("hit" in outcome) return { ...outcome, prefetched: true };
+    }
+    session.probe(actionId);
+    return await fetches.run(() => fetchEntry(store, local, actionId));
   } catch (err) {
     return { error: failure(err) };
+  }
+}
+
+async function endSession(id: number, manifest: { entries: ManifestEntry[]; firstGets: string[] } | undefined): Promise<void> {
+  const session = sessions.get(id);
+  sessions.delete(id);
+  session?.stop();
+  if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
+  try {
+    const store = await remote!;
+    const key = await store.putManifest(manifest.entries, manifest.firstGets);
+    post({ t: "sessionDone", session: id, manifestKey: key });
+  } catch (err) {
+    post({ t: "sessionDone", session: id, error: failure(err) });
   }
 }
 
@@ -81,6 +98,7 @@ async function uploadWithRetry(job: UploadJob, attempt: number): Promise<void> {
       const body = await file.bytes();
       const outcome = await store.putObject(job.outputId, body);
       await store.putAction(job.actionId, { outputId: job.outputId, timeNanos: job.timeNanos });
+      await store.putAx({ ...job, size: body.length }, body.length <= INLINE_MAX ? body : undefined);
       post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0 });
     });
   } catch (err) {

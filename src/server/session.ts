@@ -12,7 +12,7 @@
  */
 import { formatTime, hexToId, idToHex, type Request, type Response } from "../protocol/messages.ts";
 import type { BodySink, RequestHandler } from "../protocol/reader.ts";
-import type { Cache, Entry, PutSink } from "../store/store.ts";
+import type { Cache, Entry, PutSink, SessionHandle } from "../store/store.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { Histogram } from "../metrics.ts";
 
@@ -48,8 +48,24 @@ export interface SessionOptions {
 export class Session implements RequestHandler {
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly handle: SessionHandle | undefined;
+  private ended: Promise<void> | undefined;
 
-  constructor(private readonly opts: SessionOptions) {}
+  constructor(private readonly opts: SessionOptions) {
+    this.handle = opts.cache.openSession?.();
+  }
+
+  /**
+   * The connection is gone (after close, or dropped): lets the cache finish
+   * the session's bookkeeping (manifest, prefetch). Idempotent; never delays
+   * an answer to the go command.
+   */
+  end(): Promise<void> {
+    this.ended ??= this.handle && this.opts.cache.closeSession
+      ? this.opts.cache.closeSession(this.handle, this.closed).catch((err) => this.opts.log.warn(`ending session: ${describeError(err)}`))
+      : Promise.resolve();
+    return this.ended;
+  }
 
   get isClosed(): boolean {
     return this.closed;
@@ -106,7 +122,7 @@ export class Session implements RequestHandler {
     const started = this.opts.getLatency ? performance.now() : 0;
     let result: Entry | undefined | Promise<Entry | undefined>;
     try {
-      result = this.opts.cache.get(actionId);
+      result = this.opts.cache.get(actionId, this.handle);
     } catch (err) {
       result = undefined;
       this.opts.log.warn(`get ${actionId} failed, answering a miss: ${describeError(err)}`);
@@ -149,7 +165,7 @@ export class Session implements RequestHandler {
       const outputId = idToHex(req.OutputID ?? req.ObjectID, "OutputID");
       const size = req.BodySize ?? 0;
       if (!Number.isSafeInteger(size) || size < 0) throw new Error(`bad BodySize ${JSON.stringify(req.BodySize)}`);
-      return this.opts.cache.put({ actionId, outputId, size });
+      return this.opts.cache.put({ actionId, outputId, size }, this.handle);
     } catch (err) {
       this.fail(req.ID, `put: ${describeError(err)}`);
       return undefined;

@@ -26,6 +26,7 @@ export interface PluginServerOptions {
 export interface ConnectionCounters { active: number; accepted: number }
 
 interface Conn {
+  session: Session;
   reader: RequestReader;
   writer: ResponseWriter;
   /** Bytes the socket did not take yet; sent on drain. */
@@ -37,6 +38,7 @@ export class PluginServer {
   readonly connections: ConnectionCounters = { active: 0, accepted: 0 };
   private listener: TCPSocketListener<Conn> | UnixSocketListener<Conn> | undefined;
   private idle: (() => void) | undefined;
+  private readonly endings = new Set<Promise<void>>();
 
   constructor(private readonly opts: PluginServerOptions) {}
 
@@ -54,7 +56,15 @@ export class PluginServer {
         s.data.ending = true;
         if (s.data.backlog.length === 0) s.end();
       },
-      close: () => this.closed(),
+      close: (s: Socket<Conn>) => {
+        // Uploads and manifests go on in the server; only shutdown waits for them.
+        const ending = s.data?.session.end();
+        if (ending) {
+          this.endings.add(ending);
+          void ending.finally(() => this.endings.delete(ending));
+        }
+        this.closed();
+      },
       error: (_s: Socket<Conn>, err: Error) => this.opts.log.warn(`connection error: ${err.message}`),
     };
     const a = this.opts.address;
@@ -85,6 +95,7 @@ export class PluginServer {
   async shutdown(): Promise<void> {
     this.listener?.stop(false);
     if (this.connections.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    await Promise.all([...this.endings]);
     if ("path" in this.opts.address) try { unlinkSync(this.opts.address.path); } catch { /* gone */ }
   }
 
@@ -106,6 +117,7 @@ export class PluginServer {
         if (conn.backlog.length === 0) socket.end();
       },
     });
+    conn.session = session;
     conn.reader = new RequestReader(session);
     socket.data = conn;
     this.write(socket, Buffer.from(CAPABILITY_LINE));

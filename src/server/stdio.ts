@@ -83,8 +83,10 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   if (outcome === "close" || session.isClosed) {
     try { closeSync(STDOUT); } catch { /* already closed */ }
     void input.cancel().catch(() => {});
+    await session.end(); // the go command is already done: manifests, prefetch bookkeeping
     return outputBroken ? 1 : 0;
   }
+  await session.end();
   if (outcome.err) {
     opts.log.warn(`${outcome.err}; exiting`);
     return 1;

@@ -36,6 +36,10 @@ export class Journal {
     return this.pending.size;
   }
 
+  has(actionId: string): boolean {
+    return this.pending.has(actionId);
+  }
+
   add(job: UploadJob): void {
     this.pending.set(job.actionId, job);
     this.append(`put ${job.actionId} ${job.outputId} ${job.size} ${job.timeNanos}\n`);

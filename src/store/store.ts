@@ -35,12 +35,25 @@ export interface PutSink {
   abort(): void;
 }
 
+/** One go command's session (direct mode: the process; serve: a connection). */
+export interface SessionHandle {
+  readonly id: number;
+}
+
 /** The callbacks a protocol session needs: get, put and close. */
 export interface Cache {
   /** The entry for an action, or undefined for a miss. The file must stay until close. */
-  get(actionId: string): Entry | undefined | Promise<Entry | undefined>;
+  get(actionId: string, session?: SessionHandle): Entry | undefined | Promise<Entry | undefined>;
   /** Starts a put; its body is written to the returned sink. */
-  put(req: PutRequest): PutSink;
+  put(req: PutRequest, session?: SessionHandle): PutSink;
+  /** Optional: a session starts; the handle is passed to its gets and puts. */
+  openSession?(): SessionHandle;
+  /**
+   * Optional: a session ended (`completed`: with a close request, not a
+   * dropped connection). Resolves when its bookkeeping is done; never needed
+   * before answering the go command.
+   */
+  closeSession?(session: SessionHandle, completed: boolean): Promise<void>;
   /** The session ended: finish background work (bounded) and release resources. */
   close(): Promise<void>;
 }

@@ -10,7 +10,8 @@
  * worker. close: waits for uploads up to the bound, leaves the rest in the
  * journal for the next process.
  */
-import type { Cache, Entry, PutRequest, PutSink } from "./store.ts";
+import type { Cache, Entry, PutRequest, PutSink, SessionHandle } from "./store.ts";
+import { SessionLedger } from "./ledger.ts";
 import type { LocalStore } from "./local.ts";
 import type { Journal, UploadJob } from "./journal.ts";
 import type { RemoteTier } from "../s3/remote-tier.ts";
@@ -38,46 +39,114 @@ export interface RemoteCounters {
   uploadBytes: number;
   uploadErrors: number;
   uploadQueue: number;
+  manifestsFound: number;
+  manifestsWritten: number;
+  prefetched: number;
+  prefetchBytes: number;
+  prefetchHits: number;
+  prefetchWastedBytes: number;
 }
 
 export class TieredCache implements Cache {
-  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadQueue: 0 };
+  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadQueue: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0 };
+  private readonly sessions = new Map<number, SessionLedger>();
+  /** For sessions that never opened one (tests, simple callers). */
+  private readonly defaultSession = new SessionLedger();
   private readonly inflight = new Map<string, Promise<Entry | undefined>>();
   private readonly remoteMisses = new Set<string>();
   private readonly warned = new Set<string>();
   private readsPausedUntil = 0;
   private readFailures = 0;
   private drained: (() => void) | undefined;
-  /** While closing: uploads that failed, and whether any succeeded, to stop waiting on a dead bucket. */
-  private closing: { failed: Set<string>; succeeded: boolean } | undefined;
+  /** Uploads that failed since the last one that succeeded: when that is all of them, the bucket is unreachable. */
+  private readonly failedSinceSuccess = new Set<string>();
 
   constructor(private readonly opts: TieredOptions) {
     opts.remote.events = this.events;
   }
 
-  get(actionId: string): Entry | undefined | Promise<Entry | undefined> {
-    const hit = this.opts.local.get(actionId);
-    if (hit || this.remoteMisses.has(actionId) || Date.now() < this.readsPausedUntil) return hit;
-    let p = this.inflight.get(actionId);
-    if (!p) {
-      p = this.fault(actionId).finally(() => this.inflight.delete(actionId));
-      this.inflight.set(actionId, p);
-    }
-    return p;
+  openSession(): SessionHandle {
+    const s = new SessionLedger();
+    this.sessions.set(s.id, s);
+    return s;
   }
 
-  put(req: PutRequest): PutSink {
+  /**
+   * Waits (up to the upload bound) for the session's uploads, then has the
+   * worker stop its prefetch and, for a completed session, write its
+   * manifest (unless it is the one the session was prefetched from).
+   */
+  async closeSession(handle: SessionHandle, completed: boolean): Promise<void> {
+    const s = this.ledger(handle);
+    if (s.uploading.size > 0) await this.waitForUploads(s);
+    this.sessions.delete(s.id);
+    this.counters.prefetchWastedBytes += s.wastedBytes();
+    const write = completed && this.opts.journal !== undefined && s.used.size > 0;
+    const manifest = write ? { entries: [...s.used.values()], firstGets: s.firstGets } : undefined;
+    const done = await this.opts.remote.endSession(s.id, manifest);
+    if (done.manifestKey && done.manifestKey !== s.manifestKey) {
+      this.counters.manifestsWritten++;
+      this.opts.log.info(`wrote manifest ${done.manifestKey} (${s.used.size} entries)`);
+    }
+    if (done.error) this.warnOnce(`manifest:${done.error.kind}`, `${done.error.message} (the next build will not prefetch)`);
+  }
+
+  get(actionId: string, handle?: SessionHandle): Entry | undefined | Promise<Entry | undefined> {
+    const s = this.ledger(handle);
+    s.noteGet(actionId);
+    const hit = this.opts.local.get(actionId);
+    if (hit) {
+      if (s.takePrefetched(actionId)) this.counters.prefetchHits++;
+      s.noteUse(actionId, hit);
+      return hit;
+    }
+    if (this.remoteMisses.has(actionId) || Date.now() < this.readsPausedUntil) return undefined;
+    let p = this.inflight.get(actionId);
+    if (!p) {
+      p = this.fault(actionId, s).finally(() => this.inflight.delete(actionId));
+      this.inflight.set(actionId, p);
+    }
+    return p.then((e) => {
+      if (e) s.noteUse(actionId, e);
+      return e;
+    });
+  }
+
+  put(req: PutRequest, handle?: SessionHandle): PutSink {
     const sink = this.opts.local.put(req);
+    const s = this.ledger(handle);
     return {
       write: (bytes) => sink.write(bytes),
       abort: () => sink.abort(),
       commit: () => {
         const entry = sink.commit();
         this.remoteMisses.delete(req.actionId);
-        this.enqueue({ actionId: req.actionId, outputId: entry.outputId, size: entry.size, timeNanos: entry.timeNanos });
+        s.noteUse(req.actionId, entry);
+        if (this.enqueue({ actionId: req.actionId, outputId: entry.outputId, size: entry.size, timeNanos: entry.timeNanos })) s.uploading.add(req.actionId);
         return entry;
       },
     };
+  }
+
+  private ledger(handle: SessionHandle | undefined): SessionLedger {
+    return (handle && this.sessions.get(handle.id)) ?? (handle instanceof SessionLedger ? handle : this.defaultSession);
+  }
+
+  private waitForUploads(s: SessionLedger): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, this.opts.uploadTimeoutMs);
+      const check = () => {
+        if (!this.uploadsStalled()) for (const id of s.uploading) if (this.opts.journal?.has(id)) return;
+        finish();
+      };
+      function finish() {
+        clearTimeout(timer);
+        s.uploadsSettled = undefined;
+        resolve();
+      }
+      s.uploadsSettled = check;
+      check();
+    });
   }
 
   /** Uploads journaled by processes that are gone; call once after start-up. */
@@ -93,10 +162,10 @@ export class TieredCache implements Cache {
     const journal = this.opts.journal;
     if (journal && journal.size > 0) {
       const pending = journal.size;
-      this.closing = { failed: new Set(), succeeded: false };
       const timedOut = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(true), this.opts.uploadTimeoutMs);
         this.drained = () => { clearTimeout(timer); resolve(false); };
+        if (this.uploadsStalled()) this.drained();
       });
       if (timedOut) this.opts.log.warn(`${journal.size} of ${pending} uploads still pending after ${this.opts.uploadTimeoutMs / 1000}s; kept in the journal for the next run`);
     }
@@ -104,16 +173,18 @@ export class TieredCache implements Cache {
     journal?.close();
   }
 
-  private enqueue(job: UploadJob): void {
+  /** Journals and starts an upload; false when none is due (read-only, too small). */
+  private enqueue(job: UploadJob): boolean {
     const journal = this.opts.journal;
-    if (!journal) return;
+    if (!journal) return false;
     if (job.size < this.opts.minUploadSize) {
       this.counters.uploadsSkippedSmall++;
-      return;
+      return false;
     }
     journal.add(job); // durable before the put is answered
     this.counters.uploadQueue = journal.size;
     this.opts.remote.upload(job);
+    return true;
   }
 
   /** Called by the worker's events (wired by the CLI). */
@@ -124,16 +195,32 @@ export class TieredCache implements Cache {
       this.counters.uploadBytes += bytes;
       this.opts.journal?.done(actionId);
       this.counters.uploadQueue = this.opts.journal?.size ?? 0;
-      if (this.closing) this.closing.succeeded = true;
+      this.failedSinceSuccess.clear();
       if (this.counters.uploadQueue === 0) this.drained?.();
+      for (const s of this.sessions.values()) s.uploadsSettled?.();
+    },
+    manifestFound: (session: number, key: string, entries: number) => {
+      this.counters.manifestsFound++;
+      const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
+      if (s) s.manifestKey = key;
+      this.opts.log.info(`prefetching from manifest ${key} (${entries} entries)`);
+    },
+    prefetched: (session: number, actionId: string, bytes: number) => {
+      this.counters.prefetched++;
+      this.counters.prefetchBytes += bytes;
+      const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
+      s?.prefetched.set(actionId, bytes);
     },
     uploadFailed: (actionId: string, kind: string, message: string, retryInMs: number) => {
       this.counters.uploadErrors++;
       this.warnOnce(`upload:${kind}`, `${message}; retrying in ${retryInMs / 1000}s (the upload stays journaled)`);
-      // Every pending upload failed since close began and none got through: the bucket is
-      // unreachable, so stop waiting; the journal hands them to the next process.
-      const c = this.closing;
-      if (c && !c.succeeded && c.failed.add(actionId).size >= (this.opts.journal?.size ?? 0)) this.drained?.();
+      // When every pending upload has failed since the last success, the bucket is unreachable:
+      // whoever waits stops waiting, and the journal hands the uploads to the next process.
+      this.failedSinceSuccess.add(actionId);
+      if (this.uploadsStalled()) {
+        this.drained?.();
+        for (const s of this.sessions.values()) s.uploadsSettled?.();
+      }
     },
     fatal: (kind: string, message: string) => {
       this.counters.errors++;
@@ -141,11 +228,13 @@ export class TieredCache implements Cache {
     },
   };
 
-  private async fault(actionId: string): Promise<Entry | undefined> {
-    const outcome = await this.opts.remote.fetch(actionId);
+  private async fault(actionId: string, s: SessionLedger): Promise<Entry | undefined> {
+    const outcome = await this.opts.remote.fetch(actionId, s.id);
     if ("hit" in outcome) {
       this.readFailures = 0;
       this.counters.hits++;
+      const listed = s.takePrefetched(actionId);
+      if (outcome.prefetched || listed) this.counters.prefetchHits++;
       this.counters.bytesDown += outcome.bytes;
       return { ...outcome.hit, diskPath: this.opts.local.layout.objectPath(outcome.hit.outputId) };
     }
@@ -165,6 +254,11 @@ export class TieredCache implements Cache {
     this.readsPausedUntil = Date.now() + pauseMs;
     this.warnOnce(`read:${outcome.error.kind}`, `${outcome.error.message}; treating remote reads as misses (retrying in ${pauseMs / 1000}s)`);
     return undefined;
+  }
+
+  private uploadsStalled(): boolean {
+    const pending = this.opts.journal?.size ?? 0;
+    return pending > 0 && this.failedSinceSuccess.size >= pending;
   }
 
   private warnOnce(kind: string, message: string): void {

@@ -58,9 +58,16 @@ describe("S3 remote tier", () => {
     expect(keys.length).toBeGreaterThan(20);
     const actions = keys.filter((k) => k.startsWith("team/ci/action/"));
     const outputs = keys.filter((k) => k.startsWith("team/ci/output/"));
-    expect(actions.length + outputs.length).toBe(keys.length);
-    for (const k of keys) {
-      const m = /^team\/ci\/(action|output)\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(k);
+    // Besides the compatible layout: ax records (one per action), one manifest and its index entries.
+    const ax = keys.filter((k) => k.startsWith("team/ci/ax/"));
+    const manifests = keys.filter((k) => /^team\/ci\/manifest\/[0-9a-f]{64}$/.test(k));
+    const index = keys.filter((k) => k.startsWith("team/ci/manifest-index/"));
+    expect(ax.length).toBe(actions.length);
+    expect(manifests.length).toBeGreaterThanOrEqual(1);
+    expect(index.length).toBeGreaterThan(0);
+    expect(actions.length + outputs.length + ax.length + manifests.length + index.length).toBe(keys.length);
+    for (const k of [...actions, ...outputs, ...ax, ...index]) {
+      const m = /^team\/ci\/(action|output|ax|manifest-index)\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(k);
       expect(m).not.toBeNull();
       expect(m![3]!.slice(0, 2)).toBe(m![2]!);
     }

@@ -1,0 +1,43 @@
+/**
+ * Fault-in of one entry from the bucket into the local store, in one round
+ * trip where possible: our `ax` record (which carries small outputs inline)
+ * and the tailscale-compatible `action` record are asked for at once; a
+ * large output follows immediately. Nothing is installed unless its SHA-256
+ * equals its output ID. Runs in the S3 worker.
+ */
+import { existsSync, statSync } from "node:fs";
+import type { LocalStore } from "../store/local.ts";
+import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
+import type { FetchOutcome } from "./messages.ts";
+
+const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+
+export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionId: string): Promise<FetchOutcome> {
+  const [ax, action] = await Promise.all([
+    remote.getAx(actionId).catch(() => undefined), // ours is an optimisation; the compatible record decides
+    remote.getAction(actionId),
+  ]);
+  const record = ax ?? (action && { ...action, size: -1, inline: undefined });
+  if (!record) return { miss: "no-action" };
+  return install(remote, local, { actionId, outputId: record.outputId, size: record.size, timeNanos: record.timeNanos }, record.inline);
+}
+
+/** Installs an entry whose record is known (from a record or a manifest); fetches the output unless present. */
+export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
+  const path = local.layout.objectPath(e.outputId);
+  let size: number;
+  let bytes = 0;
+  if (existsSync(path)) {
+    size = statSync(path).size; // verified when it was written
+  } else {
+    const body = inline ?? (await remote.getObject(e.outputId));
+    if (!body) return { miss: "no-output", detail: e.outputId };
+    const digest = sha256(body);
+    if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+    local.putObjectBytes(e.outputId, body);
+    size = body.length;
+    bytes = body.length;
+  }
+  local.putAction(e.actionId, { outputId: e.outputId, size, timeNanos: e.timeNanos });
+  return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes };
+}

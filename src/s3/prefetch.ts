@@ -1,0 +1,70 @@
+/**
+ * Per-session prefetch from manifests. The first few remote lookups of a
+ * session also ask the manifest index for their action; the first manifest
+ * found is fetched and every entry it lists that is not yet local is pulled
+ * in with bounded concurrency, verified like any fault-in. A get for an
+ * entry being prefetched waits for that fetch instead of starting another.
+ * Prefetch never fetches more than the manifest lists and stops when the
+ * session ends; entries gone from the bucket are skipped (plain gets then
+ * miss as usual).
+ */
+import { existsSync } from "node:fs";
+import type { LocalStore } from "../store/local.ts";
+import type { RemoteStore } from "../store/remote.ts";
+import { Limiter } from "./limit.ts";
+import { install } from "./fetch.ts";
+import type { FetchOutcome, FromWorker } from "./messages.ts";
+
+/** How many of a session's first remote lookups also look for a manifest. */
+export const MANIFEST_PROBES = 8;
+
+export class SessionPrefetch {
+  readonly inflight = new Map<string, Promise<FetchOutcome>>();
+  manifestKey: string | undefined;
+  private probes = 0;
+  private stopped = false;
+  private readonly limiter: Limiter;
+
+  constructor(
+    private readonly opts: { session: number; remote: RemoteStore; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
+  ) {
+    this.limiter = new Limiter(opts.concurrency);
+  }
+
+  /** Called for each remote lookup of the session; probes the index for the first few. */
+  probe(actionId: string): void {
+    if (this.stopped || this.manifestKey !== undefined || this.probes >= MANIFEST_PROBES) return;
+    this.probes++;
+    void this.opts.remote.getManifestPointer(actionId).then(
+      (key) => { if (key && this.manifestKey === undefined && !this.stopped) void this.start(key); },
+      () => {}, // an unreadable index just means no prefetch
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async start(key: string): Promise<void> {
+    this.manifestKey = key;
+    let entries;
+    try {
+      entries = await this.opts.remote.getManifest(key);
+    } catch {
+      return;
+    }
+    if (!entries || this.stopped) return;
+    this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
+    const { local, remote, session, post } = this.opts;
+    for (const e of entries) {
+      if (this.inflight.has(e.actionId) || existsSync(local.layout.actionPath(e.actionId))) continue;
+      const p = this.limiter.run(async (): Promise<FetchOutcome> => {
+        if (this.stopped) return { miss: "no-action" };
+        const outcome = await install(remote, local, e).catch((err) => ({ error: { kind: "prefetch", message: String(err) } }));
+        if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });
+        return outcome;
+      });
+      this.inflight.set(e.actionId, p);
+    }
+  }
+}

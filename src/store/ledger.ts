@@ -1,0 +1,46 @@
+/**
+ * What one session did, for its manifest and the prefetch counters: the
+ * first action IDs it asked for (the manifest index keys), every entry it
+ * used (hits and puts), and what prefetch brought in for it.
+ */
+import type { ManifestEntry } from "./remote.ts";
+import type { SessionHandle } from "./store.ts";
+
+/** How many of a session's first gets index its manifest. */
+export const INDEXED_GETS = 16;
+
+let nextSession = 1;
+
+export class SessionLedger implements SessionHandle {
+  readonly id = nextSession++;
+  readonly firstGets: string[] = [];
+  readonly used = new Map<string, ManifestEntry>();
+  /** Prefetched for this session and not yet asked for: action ID -> bytes. */
+  readonly prefetched = new Map<string, number>();
+  /** Puts of this session whose upload is not done. */
+  readonly uploading = new Set<string>();
+  /** The manifest this session prefetched from. */
+  manifestKey: string | undefined;
+  /** Set while closeSession waits for this session's uploads. */
+  uploadsSettled: (() => void) | undefined;
+
+  noteGet(actionId: string): void {
+    if (this.firstGets.length < INDEXED_GETS && !this.firstGets.includes(actionId)) this.firstGets.push(actionId);
+  }
+
+  noteUse(actionId: string, e: { outputId: string; size: number; timeNanos: bigint }): void {
+    this.used.set(actionId, { actionId, outputId: e.outputId, size: e.size, timeNanos: e.timeNanos });
+  }
+
+  /** True when this get was answered by prefetch (counted once). */
+  takePrefetched(actionId: string): boolean {
+    return this.prefetched.delete(actionId);
+  }
+
+  /** Bytes prefetched and never asked for. */
+  wastedBytes(): number {
+    let n = 0;
+    for (const b of this.prefetched.values()) n += b;
+    return n;
+  }
+}
