@@ -58,3 +58,35 @@ describe("RemoteStore", () => {
     expect(decodeRemoteRecord("nonsense")).toBeUndefined();
   });
 });
+
+describe("ax records and manifests", () => {
+  const { encodeAx, decodeAx, encodeManifest, decodeManifest, INLINE_MAX } = require("../../src/store/remote.ts") as typeof import("../../src/store/remote.ts");
+  const entry = (n: number, size: number) => ({ actionId: hex(`a${n}`), outputId: hex(`o${n}`), size, timeNanos: 1_700_000_000_000_000_000n + BigInt(n) });
+
+  test.each([["an inline output", 5, true], ["an empty output", 0, true], ["a large output (record only)", INLINE_MAX + 1, false]])("ax round-trips %s", (_n, size, inline) => {
+    const body = new Uint8Array(size).fill(9);
+    const e = { ...entry(1, size) };
+    const decoded = decodeAx(encodeAx(e, inline ? body : undefined))!;
+    expect(decoded.outputId).toBe(e.outputId);
+    expect(decoded.size).toBe(size);
+    expect(decoded.timeNanos).toBe(e.timeNanos);
+    expect(decoded.inline === undefined).toBe(!inline);
+  });
+
+  test("a truncated inline body is not taken as the output", () => {
+    const bytes = encodeAx(entry(2, 100), new Uint8Array(100));
+    expect(decodeAx(bytes.subarray(0, bytes.length - 1))!.inline).toBeUndefined();
+    expect(decodeAx(new TextEncoder().encode("junk\n"))).toBeUndefined();
+  });
+
+  test("manifests round-trip and skip malformed lines", () => {
+    const entries = [entry(1, 10), entry(2, 20)];
+    expect(decodeManifest(encodeManifest(entries))).toEqual(entries);
+    expect(decodeManifest(Bun.gzipSync(new TextEncoder().encode("bad line\n")))).toEqual([]);
+  });
+
+  test("getManifest refuses keys outside the manifest prefix", async () => {
+    const { remote } = await store("pfx");
+    expect(remote.getManifest("pfx/output/aa/bb")).rejects.toThrow(/outside/);
+  });
+});
