@@ -39,7 +39,11 @@ export async function runServe(argv: string[]): Promise<number> {
   }
 
   const mounts: Mount[] = [];
-  if (config.modproxy) throw new UsageError("--modproxy: the module proxy is not available in this version yet");
+  if (config.modproxy) {
+    const { createModProxy } = await import("../modproxy/mount.ts");
+    mounts.push(createModProxy({ config, log: createLogger({ verbose: false, debug: (config.debug & 2) !== 0 }), metrics }));
+    log.info(`module proxy at /mod/ (upstream ${config.modproxyUpstream}; checksum databases: ${config.sumdb.join(", ") || "none"})`);
+  }
   const http = config.http
     ? startHttp({ address: config.http, metrics, mounts, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ?? "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
     : undefined;

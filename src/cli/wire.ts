@@ -38,6 +38,7 @@ export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired 
   });
   const journal = config.readOnly ? undefined : new Journal(join(local.layout.root, "journal"));
   const tiered = new TieredCache({ local, remote, journal, minUploadSize: config.minUploadSize, uploadTimeoutMs: config.uploadTimeoutMs, log });
-  metrics.register("remote", () => ({ ...tiered.counters }), ["uploadQueue"]);
+  metrics.register("remote", () => ({ ...tiered.counters }));
+  metrics.register("remote", () => ({ ...tiered.uploads.counters }), ["uploadQueue"]);
   return { cache: tiered, local, afterStart: () => void tiered.resumeOrphans() };
 }

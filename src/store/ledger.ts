@@ -21,8 +21,6 @@ export class SessionLedger implements SessionHandle {
   readonly uploading = new Set<string>();
   /** The manifest this session prefetched from. */
   manifestKey: string | undefined;
-  /** Set while closeSession waits for this session's uploads. */
-  uploadsSettled: (() => void) | undefined;
 
   noteGet(actionId: string): void {
     if (this.firstGets.length < INDEXED_GETS && !this.firstGets.includes(actionId)) this.firstGets.push(actionId);

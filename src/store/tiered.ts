@@ -13,7 +13,8 @@
 import type { Cache, Entry, PutRequest, PutSink, SessionHandle } from "./store.ts";
 import { SessionLedger } from "./ledger.ts";
 import type { LocalStore } from "./local.ts";
-import type { Journal, UploadJob } from "./journal.ts";
+import type { Journal } from "./journal.ts";
+import { UploadQueue } from "./uploads.ts";
 import type { RemoteTier } from "../s3/remote-tier.ts";
 import type { Logger } from "../log.ts";
 
@@ -33,12 +34,6 @@ export interface RemoteCounters {
   errors: number;
   corrupt: number;
   bytesDown: number;
-  uploads: number;
-  uploadsSkippedExisting: number;
-  uploadsSkippedSmall: number;
-  uploadBytes: number;
-  uploadErrors: number;
-  uploadQueue: number;
   manifestsFound: number;
   manifestsWritten: number;
   prefetched: number;
@@ -48,7 +43,7 @@ export interface RemoteCounters {
 }
 
 export class TieredCache implements Cache {
-  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadQueue: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0 };
+  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0 };
   private readonly sessions = new Map<number, SessionLedger>();
   /** For sessions that never opened one (tests, simple callers). */
   private readonly defaultSession = new SessionLedger();
@@ -57,11 +52,10 @@ export class TieredCache implements Cache {
   private readonly warned = new Set<string>();
   private readsPausedUntil = 0;
   private readFailures = 0;
-  private drained: (() => void) | undefined;
-  /** Uploads that failed since the last one that succeeded: when that is all of them, the bucket is unreachable. */
-  private readonly failedSinceSuccess = new Set<string>();
+  readonly uploads: UploadQueue;
 
   constructor(private readonly opts: TieredOptions) {
+    this.uploads = new UploadQueue({ journal: opts.journal, remote: opts.remote, minUploadSize: opts.minUploadSize, timeoutMs: opts.uploadTimeoutMs, log: opts.log, warnOnce: (k, m) => this.warnOnce(k, m) });
     opts.remote.events = this.events;
   }
 
@@ -78,10 +72,10 @@ export class TieredCache implements Cache {
    */
   async closeSession(handle: SessionHandle, completed: boolean): Promise<void> {
     const s = this.ledger(handle);
-    if (s.uploading.size > 0) await this.waitForUploads(s);
+    if (s.uploading.size > 0) await this.uploads.waitFor(s.uploading);
     this.sessions.delete(s.id);
     this.counters.prefetchWastedBytes += s.wastedBytes();
-    const write = completed && this.opts.journal !== undefined && s.used.size > 0;
+    const write = completed && this.uploads.enabled && s.used.size > 0;
     const manifest = write ? { entries: [...s.used.values()], firstGets: s.firstGets } : undefined;
     const done = await this.opts.remote.endSession(s.id, manifest);
     if (done.manifestKey && done.manifestKey !== s.manifestKey) {
@@ -122,7 +116,7 @@ export class TieredCache implements Cache {
         const entry = sink.commit();
         this.remoteMisses.delete(req.actionId);
         s.noteUse(req.actionId, entry);
-        if (this.enqueue({ actionId: req.actionId, outputId: entry.outputId, size: entry.size, timeNanos: entry.timeNanos })) s.uploading.add(req.actionId);
+        if (this.uploads.enqueue({ actionId: req.actionId, outputId: entry.outputId, size: entry.size, timeNanos: entry.timeNanos })) s.uploading.add(req.actionId);
         return entry;
       },
     };
@@ -132,73 +126,20 @@ export class TieredCache implements Cache {
     return (handle && this.sessions.get(handle.id)) ?? (handle instanceof SessionLedger ? handle : this.defaultSession);
   }
 
-  private waitForUploads(s: SessionLedger): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, this.opts.uploadTimeoutMs);
-      const check = () => {
-        if (!this.uploadsStalled()) for (const id of s.uploading) if (this.opts.journal?.has(id)) return;
-        finish();
-      };
-      function finish() {
-        clearTimeout(timer);
-        s.uploadsSettled = undefined;
-        resolve();
-      }
-      s.uploadsSettled = check;
-      check();
-    });
-  }
-
   /** Uploads journaled by processes that are gone; call once after start-up. */
   resumeOrphans(): number {
-    const jobs = this.opts.journal?.adoptOrphans() ?? [];
-    for (const job of jobs) this.opts.remote.upload(job);
-    this.counters.uploadQueue = this.opts.journal?.size ?? 0;
-    if (jobs.length) this.opts.log.info(`resuming ${jobs.length} uploads left by an earlier process`);
-    return jobs.length;
+    return this.uploads.resumeOrphans();
   }
 
   async close(): Promise<void> {
-    const journal = this.opts.journal;
-    if (journal && journal.size > 0) {
-      const pending = journal.size;
-      const timedOut = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), this.opts.uploadTimeoutMs);
-        this.drained = () => { clearTimeout(timer); resolve(false); };
-        if (this.uploadsStalled()) this.drained();
-      });
-      if (timedOut) this.opts.log.warn(`${journal.size} of ${pending} uploads still pending after ${this.opts.uploadTimeoutMs / 1000}s; kept in the journal for the next run`);
-    }
+    await this.uploads.close();
     this.opts.remote.terminate();
-    journal?.close();
-  }
-
-  /** Journals and starts an upload; false when none is due (read-only, too small). */
-  private enqueue(job: UploadJob): boolean {
-    const journal = this.opts.journal;
-    if (!journal) return false;
-    if (job.size < this.opts.minUploadSize) {
-      this.counters.uploadsSkippedSmall++;
-      return false;
-    }
-    journal.add(job); // durable before the put is answered
-    this.counters.uploadQueue = journal.size;
-    this.opts.remote.upload(job);
-    return true;
   }
 
   /** Called by the worker's events (wired by the CLI). */
   readonly events = {
-    uploaded: (actionId: string, outcome: "written" | "exists" | "gone", bytes: number) => {
-      if (outcome === "written") this.counters.uploads++;
-      else if (outcome === "exists") this.counters.uploadsSkippedExisting++;
-      this.counters.uploadBytes += bytes;
-      this.opts.journal?.done(actionId);
-      this.counters.uploadQueue = this.opts.journal?.size ?? 0;
-      this.failedSinceSuccess.clear();
-      if (this.counters.uploadQueue === 0) this.drained?.();
-      for (const s of this.sessions.values()) s.uploadsSettled?.();
-    },
+    uploaded: (actionId: string, outcome: "written" | "exists" | "gone", bytes: number) => this.uploads.uploaded(actionId, outcome, bytes),
+    uploadFailed: (actionId: string, kind: string, message: string, retryInMs: number) => this.uploads.failed(actionId, kind, message, retryInMs),
     manifestFound: (session: number, key: string, entries: number) => {
       this.counters.manifestsFound++;
       const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
@@ -210,17 +151,6 @@ export class TieredCache implements Cache {
       this.counters.prefetchBytes += bytes;
       const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
       s?.prefetched.set(actionId, bytes);
-    },
-    uploadFailed: (actionId: string, kind: string, message: string, retryInMs: number) => {
-      this.counters.uploadErrors++;
-      this.warnOnce(`upload:${kind}`, `${message}; retrying in ${retryInMs / 1000}s (the upload stays journaled)`);
-      // When every pending upload has failed since the last success, the bucket is unreachable:
-      // whoever waits stops waiting, and the journal hands the uploads to the next process.
-      this.failedSinceSuccess.add(actionId);
-      if (this.uploadsStalled()) {
-        this.drained?.();
-        for (const s of this.sessions.values()) s.uploadsSettled?.();
-      }
     },
     fatal: (kind: string, message: string) => {
       this.counters.errors++;
@@ -254,11 +184,6 @@ export class TieredCache implements Cache {
     this.readsPausedUntil = Date.now() + pauseMs;
     this.warnOnce(`read:${outcome.error.kind}`, `${outcome.error.message}; treating remote reads as misses (retrying in ${pauseMs / 1000}s)`);
     return undefined;
-  }
-
-  private uploadsStalled(): boolean {
-    const pending = this.opts.journal?.size ?? 0;
-    return pending > 0 && this.failedSinceSuccess.size >= pending;
   }
 
   private warnOnce(kind: string, message: string): void {

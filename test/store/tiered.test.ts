@@ -83,7 +83,7 @@ describe("TieredCache", () => {
     const small = setup(() => ({ miss: "no-action" }), { minUploadSize: 100 });
     put(small, "s");
     expect(small.uploads).toEqual([]);
-    expect(small.cache.counters.uploadsSkippedSmall).toBe(1);
+    expect(small.cache.uploads.counters.uploadsSkippedSmall).toBe(1);
 
     const ro = setup(() => ({ miss: "no-action" }), { readOnly: true });
     put(ro, "r");

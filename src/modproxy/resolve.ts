@@ -1,0 +1,115 @@
+/**
+ * The caching rules, independent of HTTP:
+ *
+ * - immutable files: local store, else bucket, else upstream (verified,
+ *   then written back to both); once stored, served forever;
+ * - mutable files: upstream first unless the local copy is younger than
+ *   its time-to-live; when upstream fails, the last good copy;
+ * - pass-through: upstream only, nothing stored.
+ *
+ * Concurrent requests for one key share one resolution (singleflight), and
+ * the stores are re-checked inside it, so N parallel misses cost one
+ * upstream fetch. An upstream 404/410 comes back as `missing` with its text;
+ * any other failure as `failed` with a reason.
+ */
+import { rmSync } from "node:fs";
+import { SingleFlight } from "./singleflight.ts";
+import type { ModStorage, StoredFile } from "./storage.ts";
+import type { Upstream } from "./upstream.ts";
+
+export interface ModCounters {
+  requests: number;
+  cacheHitsLocal: number;
+  cacheHitsBucket: number;
+  upstreamFetches: number;
+  upstreamErrors: number;
+  notFound: number;
+  bytesServed: number;
+  rejected: number;
+  corruptDownloads: number;
+}
+
+export const newModCounters = (): ModCounters => ({
+  requests: 0, cacheHitsLocal: 0, cacheHitsBucket: 0, upstreamFetches: 0, upstreamErrors: 0, notFound: 0, bytesServed: 0, rejected: 0, corruptDownloads: 0,
+});
+
+export type Source = "local" | "bucket" | "upstream" | "stale";
+
+export type Answer =
+  | { kind: "file"; file: StoredFile; source: Source }
+  | { kind: "bytes"; bytes: Uint8Array; source: "upstream" }
+  | { kind: "missing"; status: 404 | 410; text: string }
+  | { kind: "failed"; reason: string };
+
+export interface ImmutableOptions {
+  /** Checks a downloaded file (upstream or bucket); a reason refuses it. */
+  verify?: (tmp: string) => Promise<string | undefined>;
+  bodyTimeoutMs?: number;
+  maxBytes?: number;
+}
+
+/** Bound for everything but zips (lists, .info, .mod, sumdb answers). */
+export const SMALL_MAX = 16 << 20;
+
+export class Resolver {
+  private readonly flights = new SingleFlight<Answer>();
+
+  constructor(private readonly storage: ModStorage, private readonly upstream: Upstream, private readonly counters: ModCounters) {}
+
+  immutable(key: string, upstreamPath: string, o: ImmutableOptions = {}): Promise<Answer> {
+    const hit = this.localHit(key);
+    if (hit) return Promise.resolve(hit);
+    return this.flights.do(key, async () => {
+      const again = this.localHit(key);
+      if (again) return again;
+      const fromBucket = await this.storage.fromBucket(key, o.verify);
+      if (fromBucket) {
+        this.counters.cacheHitsBucket++;
+        return { kind: "file", file: fromBucket, source: "bucket" };
+      }
+      const tmp = this.storage.tempPath();
+      try {
+        const r = await this.upstream.get(upstreamPath, { dest: tmp, verify: o.verify, bodyTimeoutMs: o.bodyTimeoutMs, maxBytes: o.maxBytes });
+        if (r.kind === "ok") return { kind: "file", file: this.storage.install(key, tmp, true), source: "upstream" };
+        return this.failure(r);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    });
+  }
+
+  /** `revalidate` skips the time-to-live (a client's `Cache-Control: no-cache`). */
+  mutable(key: string, upstreamPath: string, ttlMs: number, revalidate = false): Promise<Answer> {
+    const cur = this.storage.file(key);
+    if (cur && !revalidate && Date.now() - cur.mtimeMs < ttlMs) {
+      this.counters.cacheHitsLocal++;
+      return Promise.resolve({ kind: "file", file: cur, source: "local" });
+    }
+    return this.flights.do(`mutable:${key}`, async () => {
+      const r = await this.upstream.get(upstreamPath, { maxBytes: SMALL_MAX });
+      if (r.kind === "ok") return { kind: "file", file: this.storage.writeMutable(key, r.bytes), source: "upstream" };
+      const answer = this.failure(r);
+      const last = this.storage.file(key);
+      return answer.kind === "failed" && last ? { kind: "file", file: last, source: "stale" } : answer;
+    });
+  }
+
+  async passThrough(upstreamPath: string): Promise<Answer> {
+    const r = await this.upstream.get(upstreamPath, { maxBytes: SMALL_MAX });
+    return r.kind === "ok" ? { kind: "bytes", bytes: r.bytes, source: "upstream" } : this.failure(r);
+  }
+
+  private localHit(key: string): Answer | undefined {
+    const file = this.storage.file(key);
+    if (!file) return undefined;
+    this.counters.cacheHitsLocal++;
+    return { kind: "file", file, source: "local" };
+  }
+
+  private failure(r: { kind: "missing"; status: 404 | 410; text: string } | { kind: "failed"; reason: string; corrupt: boolean }): Answer {
+    if (r.kind === "missing") return r;
+    this.counters.upstreamErrors++;
+    if (r.corrupt) this.counters.corruptDownloads++;
+    return { kind: "failed", reason: r.reason };
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Key layout and record formats of the bucket (see README "Bucket layout").
+ * The tailscale/go-cache-plugin compatible part:
+ *
+ *   [<prefix>/]action/<first two hex>/<action id hex>   "<output id hex> <unix nanoseconds>"
+ *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
+ */
+export interface RemoteRecord {
+  outputId: string;
+  timeNanos: bigint;
+}
+
+export function actionKey(prefix: string, actionId: string): string {
+  return `${prefix ? `${prefix}/` : ""}action/${actionId.slice(0, 2)}/${actionId}`;
+}
+
+export function outputKey(prefix: string, outputId: string): string {
+  return `${prefix ? `${prefix}/` : ""}output/${outputId.slice(0, 2)}/${outputId}`;
+}
+
+export function encodeRemoteRecord(r: RemoteRecord): string {
+  return `${r.outputId} ${r.timeNanos}`;
+}
+
+export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
+  const m = /^\s*([0-9a-f]{64})\s+(\d{1,20})\s*$/.exec(text);
+  return m ? { outputId: m[1]!, timeNanos: BigInt(m[2]!) } : undefined;
+}
+
+/**
+ * Our own additions, under key prefixes tailscale/go-cache-plugin never uses
+ * (its records above are still written, so it keeps working on our bucket):
+ *
+ *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>\n" followed, when
+ *                                           size <= INLINE_MAX, by the output bytes: one GET
+ *                                           answers both the action and its output
+ *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
+ *                                           lines: every entry one session used
+ *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
+ *                                           asked for this action among its first gets
+ */
+export const INLINE_MAX = 128 * 1024;
+
+export interface ManifestEntry { actionId: string; outputId: string; size: number; timeNanos: bigint }
+
+const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
+export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
+export const manifestIndexKey = (prefix: string, actionId: string) => key(prefix, "manifest-index", actionId);
+export const manifestKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}manifest/${hash}`;
+
+export function encodeAx(r: ManifestEntry, inline: Uint8Array | undefined): Uint8Array {
+  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}\n`);
+  if (!inline) return head;
+  const out = new Uint8Array(head.length + inline.length);
+  out.set(head);
+  out.set(inline, head.length);
+  return out;
+}
+
+/** The record and, when the bytes are inline, the output. Undefined when malformed. */
+export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; inline?: Uint8Array } | undefined {
+  const nl = bytes.indexOf(10);
+  if (nl < 0 || nl > 200) return undefined;
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  if (!m) return undefined;
+  const size = Number(m[3]);
+  const rest = bytes.subarray(nl + 1);
+  return { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, inline: rest.length === size && size > 0 ? rest : size === 0 ? rest : undefined };
+}
+
+export function encodeManifest(entries: ManifestEntry[]): Uint8Array {
+  return Bun.gzipSync(new TextEncoder().encode(entries.map((e) => `${e.actionId} ${e.outputId} ${e.size} ${e.timeNanos}\n`).join("")));
+}
+
+export function decodeManifest(bytes: Uint8Array): ManifestEntry[] {
+  const text = new TextDecoder().decode(Bun.gunzipSync(bytes as Uint8Array<ArrayBuffer>));
+  const out: ManifestEntry[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})$/.exec(line);
+    if (m) out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
+  }
+  return out;
+}
