@@ -11,7 +11,8 @@ import { wireCache } from "./wire.ts";
 import { trimDue, trimStore } from "../store/trim.ts";
 import { printUsage } from "./usage.ts";
 
-export async function runDirect(argv: string[]): Promise<number> {
+/** `announced`: the entry point already sent the capability message. */
+export async function runDirect(argv: string[], opts: { announced: boolean } = { announced: false }): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     printUsage();
     return 0;
@@ -21,7 +22,7 @@ export async function runDirect(argv: string[]): Promise<number> {
   if (parsed._.length > 0) throw new UsageError(`unknown command or argument ${JSON.stringify(parsed._[0])}`);
   const config = buildConfig(parsed);
   prepareCacheDir(config.cacheDir);
-  announce(); // before anything slow: the go command is waiting for it
+  if (!opts.announced) announce(); // before anything slow: the go command is waiting for it
 
   const log = createLogger({ verbose: config.verbose, debug: (config.debug & 1) !== 0 });
   const metrics = new Metrics();

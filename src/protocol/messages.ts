@@ -30,8 +30,7 @@ export interface Response {
   DiskPath?: string;
 }
 
-/** The first line we write, before anything slow: ID 0 with our commands. */
-export const CAPABILITY_LINE = '{"ID":0,"KnownCommands":["get","put","close"]}\n';
+export { CAPABILITY_LINE } from "./capability.ts";
 
 const ID_BYTES = 32;
 
