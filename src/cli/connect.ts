@@ -19,7 +19,14 @@ export async function runConnect(argv: string[]): Promise<number> {
   const finished = new Promise<number>((resolve) => (done = resolve));
 
   const handlers = {
-    data: (_s: Socket, chunk: Buffer) => writeAll(1, chunk),
+    data: (s: Socket, chunk: Buffer) => {
+      try {
+        writeAll(1, chunk);
+      } catch {
+        s.end(); // the go command is gone (EPIPE): drop the connection, the server carries on
+        done(1);
+      }
+    },
     drain: (s: Socket) => {
       const pending = backlog;
       backlog = [];
