@@ -61,6 +61,7 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
   modproxy: { kind: "boolean", env: "GOCACHE_MODPROXY", help: "Serve a caching Go module proxy at /mod/ (needs --http)" },
   "modproxy-upstream": { kind: "string", env: "GOCACHE_MODPROXY_UPSTREAM", hint: "URL", help: "Upstream module proxy (default https://proxy.golang.org)" },
   sumdb: { kind: "string", env: "GOCACHE_SUMDB", hint: "NAMES", help: "Checksum databases to proxy under /mod/sumdb/ (comma-separated; default sum.golang.org)" },
+  "modproxy-timeout": { kind: "string", env: "GOCACHE_MODPROXY_TIMEOUT", hint: "DURATION", help: "How long the module proxy waits for upstream response headers (default 30s)" },
 };
 
 export interface ServeConfig extends Config {
@@ -70,13 +71,17 @@ export interface ServeConfig extends Config {
   modproxy: boolean;
   modproxyUpstream: string;
   sumdb: string[];
+  /** Upstream response-header deadline of the module proxy. */
+  modproxyTimeoutMs: number;
 }
 
 /** Builds the validated ServeConfig: the cache flags plus the serve flags. */
 export function buildServeConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): ServeConfig {
   const all = { ...CACHE_FLAGS, ...SERVE_FLAGS };
   checkKnownFlags(parsed, all);
-  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !(k in SERVE_FLAGS)));
+  // citty also reports "--modproxy-upstream" as "modproxyUpstream": drop both spellings of serve flags.
+  const serveKeys = new Set(Object.keys(SERVE_FLAGS).flatMap((k) => [k, k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]));
+  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !serveKeys.has(k)));
   const base = buildConfig(cacheOnly, env);
   const get = (name: string) => flagValue(parsed, name, SERVE_FLAGS[name]!, env);
   const pluginRaw = get("plugin") as string | undefined;
@@ -93,7 +98,10 @@ export function buildServeConfig(parsed: Record<string, unknown>, env: Record<st
   const upstream = ((get("modproxy-upstream") as string | undefined) ?? "https://proxy.golang.org").replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+/.test(upstream)) throw new UsageError(`--modproxy-upstream: expected an http(s) URL, got ${JSON.stringify(upstream)}`);
   const sumdb = ((get("sumdb") as string | undefined) ?? "sum.golang.org").split(",").map((x) => x.trim()).filter(Boolean);
-  return { ...base, plugin, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb };
+  const timeoutRaw = get("modproxy-timeout") as string | undefined;
+  const modproxyTimeoutMs = timeoutRaw === undefined ? 30_000 : wrap("modproxy-timeout", () => parseDuration(timeoutRaw));
+  if (modproxyTimeoutMs <= 0) throw new UsageError("--modproxy-timeout: must be more than 0");
+  return { ...base, plugin, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb, modproxyTimeoutMs };
 }
 
 /** citty argument definitions for a set of flag specs (used for parsing and usage text). */

@@ -24,7 +24,7 @@ export const MAX_ZIP_BYTES = 500 << 20;
 export const MUTABLE_TTL_MS = 60_000;
 
 export interface ModProxyOptions {
-  config: Pick<ServeConfig, "cacheDir" | "bucket" | "region" | "endpoint" | "pathStyle" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb">;
+  config: Pick<ServeConfig, "cacheDir" | "bucket" | "region" | "endpoint" | "pathStyle" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb"> & { modproxyTimeoutMs?: number };
   log: Logger;
   metrics?: Metrics;
   /** For tests: a smaller zip limit, faster retries. */
@@ -45,7 +45,7 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
   const bucket = config.bucket ? new ModBucket({ bucket: config.bucket, region: config.region, endpoint: config.endpoint, pathStyle: config.pathStyle, prefix: config.prefix }) : undefined;
   const storage = new ModStorage({ dir: config.cacheDir, bucket, readOnly: config.readOnly, log });
   const maxZip = opts.maxZipBytes ?? MAX_ZIP_BYTES;
-  const upstream = new Upstream({ baseUrl: config.modproxyUpstream, maxBytes: maxZip, backoffMs: opts.backoffMs, onAttempt: () => counters.upstreamFetches++ });
+  const upstream = new Upstream({ baseUrl: config.modproxyUpstream, maxBytes: maxZip, headerTimeoutMs: config.modproxyTimeoutMs, backoffMs: opts.backoffMs, onAttempt: () => counters.upstreamFetches++ });
   const resolver = new Resolver(storage, upstream, counters);
 
   const moduleAnswer = (r: ModRequest, revalidate: boolean): Promise<Answer> => {

@@ -80,7 +80,7 @@ export class Upstream {
       const res = await fetch(url, { signal: ctl.signal, redirect: "follow", headers: { "Accept-Encoding": "identity", "User-Agent": "go-cache-plugin-modproxy" } });
       clearTimeout(timer);
       phase = "body";
-      timer = setTimeout(() => ctl.abort(), o.bodyTimeoutMs ?? 30_000);
+      timer = setTimeout(() => ctl.abort(), o.bodyTimeoutMs ?? this.opts.headerTimeoutMs ?? 30_000);
       if (res.status === 404 || res.status === 410) {
         const text = new TextDecoder().decode((await readBounded(res, 64 * 1024, undefined, true)).bytes);
         return { kind: "missing", status: res.status, text };

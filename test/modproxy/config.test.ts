@@ -1,0 +1,34 @@
+/** The serve flags of the module proxy, parsed the way `serve` parses them (citty adds camelCase keys). */
+import { describe, expect, test } from "bun:test";
+import { parseArgs } from "citty";
+import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, toArgsDef } from "../../src/config.ts";
+
+const build = (argv: string[], env: Record<string, string> = {}) =>
+  buildServeConfig(parseArgs(argv, toArgsDef({ ...CACHE_FLAGS, ...SERVE_FLAGS })), { HOME: "/tmp/home", ...env });
+
+describe("module proxy flags", () => {
+  test("defaults", () => {
+    const c = build(["--plugin", "5971", "--http", "5970", "--modproxy"]);
+    expect([c.modproxy, c.modproxyUpstream, c.sumdb, c.modproxyTimeoutMs]).toEqual([true, "https://proxy.golang.org", ["sum.golang.org"], 30_000]);
+  });
+
+  test("flags with dashes are accepted (both spellings citty reports)", () => {
+    const c = build(["--plugin", "5971", "--http", "5970", "--modproxy", "--modproxy-upstream", "http://127.0.0.1:9/x/", "--sumdb", "sum.golang.org, sum.example", "--modproxy-timeout", "5s"]);
+    expect([c.modproxyUpstream, c.sumdb, c.modproxyTimeoutMs]).toEqual(["http://127.0.0.1:9/x", ["sum.golang.org", "sum.example"], 5_000]);
+  });
+
+  test("environment", () => {
+    const c = build(["--plugin", "5971"], { GOCACHE_HTTP: "5970", GOCACHE_MODPROXY: "true", GOCACHE_MODPROXY_UPSTREAM: "https://goproxy.example", GOCACHE_MODPROXY_TIMEOUT: "1m" });
+    expect([c.modproxy, c.modproxyUpstream, c.modproxyTimeoutMs]).toEqual([true, "https://goproxy.example", 60_000]);
+  });
+
+  test.each([
+    [["--modproxy"], /needs --http/],
+    [["--http", "5970", "--modproxy-upstream", "ftp://x"], /expected an http\(s\) URL/],
+    [["--http", "5970", "--modproxy-timeout", "soon"], /--modproxy-timeout/],
+    [["--http", "5970", "--modproxy-timeout", "0"], /more than 0/],
+  ])("%j is a usage error", (argv, message) => {
+    expect(() => build(["--plugin", "5971", ...argv])).toThrow(UsageError);
+    expect(() => build(["--plugin", "5971", ...argv])).toThrow(message);
+  });
+});
