@@ -1,0 +1,3 @@
+module benchrefprog
+
+go 1.24
