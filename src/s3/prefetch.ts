@@ -10,8 +10,7 @@
  */
 import { existsSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
-import type { RemoteStore } from "../store/remote.ts";
-import { Limiter } from "./limit.ts";
+import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
 import { install } from "./fetch.ts";
 import type { FetchOutcome, FromWorker } from "./messages.ts";
 
@@ -23,13 +22,12 @@ export class SessionPrefetch {
   manifestKey: string | undefined;
   private probes = 0;
   private stopped = false;
-  private readonly limiter: Limiter;
+  /** Manifest entries not started yet, in manifest order. */
+  private readonly queue = new Map<string, ManifestEntry>();
 
   constructor(
     private readonly opts: { session: number; remote: RemoteStore; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
-  ) {
-    this.limiter = new Limiter(opts.concurrency);
-  }
+  ) {}
 
   /** Called for each remote lookup of the session; probes the index for the first few. */
   probe(actionId: string): void {
@@ -43,6 +41,7 @@ export class SessionPrefetch {
 
   stop(): void {
     this.stopped = true;
+    this.queue.clear();
   }
 
   private async start(key: string): Promise<void> {
@@ -55,16 +54,45 @@ export class SessionPrefetch {
     }
     if (!entries || this.stopped) return;
     this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
-    const { local, remote, session, post } = this.opts;
     for (const e of entries) {
-      if (this.inflight.has(e.actionId) || existsSync(local.layout.actionPath(e.actionId))) continue;
-      const p = this.limiter.run(async (): Promise<FetchOutcome> => {
-        if (this.stopped) return { miss: "no-action" };
-        const outcome = await install(remote, local, e).catch((err) => ({ error: { kind: "prefetch", message: String(err) } }));
+      if (!this.inflight.has(e.actionId) && !this.queue.has(e.actionId) && !existsSync(this.opts.local.layout.actionPath(e.actionId))) this.queue.set(e.actionId, e);
+    }
+    const workers = Math.min(this.opts.concurrency, this.queue.size);
+    for (let i = 0; i < workers; i++) void this.work();
+  }
+
+  /**
+   * The fetch of an entry this session's prefetch is responsible for: the
+   * running one, or, when it is still queued, started at once (a get the go
+   * command is waiting on goes before the rest of the manifest).
+   */
+  demand(actionId: string): Promise<FetchOutcome> | undefined {
+    const running = this.inflight.get(actionId);
+    if (running) return running;
+    const queued = this.queue.get(actionId);
+    if (!queued) return undefined;
+    this.queue.delete(actionId);
+    return this.fetch(queued);
+  }
+
+  private async work(): Promise<void> {
+    while (!this.stopped) {
+      const next = this.queue.values().next();
+      if (next.done) return;
+      this.queue.delete(next.value.actionId);
+      await this.fetch(next.value);
+    }
+  }
+
+  private fetch(e: ManifestEntry): Promise<FetchOutcome> {
+    const { local, remote, session, post } = this.opts;
+    const p = install(remote, local, e)
+      .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
+      .then((outcome) => {
         if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });
         return outcome;
       });
-      this.inflight.set(e.actionId, p);
-    }
+    this.inflight.set(e.actionId, p);
+    return p;
   }
 }

@@ -63,7 +63,7 @@ async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutco
   try {
     const store = await remote!;
     const session = await sessionFor(sessionId);
-    const pending = session.inflight.get(actionId);
+    const pending = session.demand(actionId);
     if (pending) {
       const outcome = await pending;
       if ("hit" in outcome) return { ...outcome, prefetched: true };
