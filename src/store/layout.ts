@@ -3,7 +3,7 @@
  *
  *   v1/a/<first two hex>/<action id hex>   action record: "<output id hex> <size> <unix nanos>\n"
  *   v1/o/<first two hex>/<output id hex>   output bytes, mode 0755 (the go command runs cached binaries)
- *   v1/tmp/                                in-flight writes; renamed into place when complete
+ *   <final path>.<pid>.<n>.tmp               in-flight writes, beside their final name; renamed into place
  *   v1/trim.txt                            Unix seconds of the last trim
  *
  * Files are only ever replaced by rename, so a reader sees a whole old file or
@@ -13,12 +13,10 @@ import { join } from "node:path";
 
 export class Layout {
   readonly root: string;
-  readonly tmpDir: string;
   readonly trimStamp: string;
 
   constructor(cacheDir: string) {
     this.root = join(cacheDir, "v1");
-    this.tmpDir = join(this.root, "tmp");
     this.trimStamp = join(this.root, "trim.txt");
   }
 
