@@ -17,6 +17,9 @@ import {
 
 export * from "./remote-layout.ts";
 
+/** Attempts per read, counting the first (the SDK retries inside each). */
+const READ_ATTEMPTS = 3;
+
 export interface RemoteStoreOptions {
   client: S3Client;
   bucket: string;
@@ -101,13 +104,23 @@ export class RemoteStore {
     return k;
   }
 
+  /**
+   * Reads a key. The SDK retries failed requests, not a body that breaks off
+   * while it is being read (seen under Bun with many requests in flight), so
+   * a failed read is tried again here, a few times with a short backoff.
+   */
   private async read(key: string, what: string): Promise<Uint8Array | undefined> {
-    try {
-      const out = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-      return await out.Body!.transformToByteArray();
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw new Error(`[s3] ${what}`, { cause: err });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+        return await out.Body!.transformToByteArray();
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        if (attempt >= READ_ATTEMPTS || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) {
+          throw new Error(`[s3] ${what}`, { cause: err });
+        }
+        await Bun.sleep(50 * attempt);
+      }
     }
   }
 

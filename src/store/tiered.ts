@@ -18,6 +18,9 @@ import { UploadQueue } from "./uploads.ts";
 import type { RemoteTier } from "../s3/remote-tier.ts";
 import type { Logger } from "../log.ts";
 
+/** Consecutive remote read failures before remote reads pause. */
+const PAUSE_AFTER_FAILURES = 3;
+
 export interface TieredOptions {
   local: LocalStore;
   remote: RemoteTier;
@@ -180,9 +183,14 @@ export class TieredCache implements Cache {
     }
     this.counters.errors++;
     this.readFailures++;
-    const pauseMs = Math.min(60_000, 1000 * 2 ** Math.min(this.readFailures - 1, 6));
+    // One failure is a miss for that get only; repeated failures in a row pause remote reads.
+    if (this.readFailures < PAUSE_AFTER_FAILURES) {
+      this.warnOnce(`read:${outcome.error.kind}`, `${outcome.error.message}; answering a miss`);
+      return undefined;
+    }
+    const pauseMs = Math.min(60_000, 1000 * 2 ** Math.min(this.readFailures - PAUSE_AFTER_FAILURES, 6));
     this.readsPausedUntil = Date.now() + pauseMs;
-    this.warnOnce(`read:${outcome.error.kind}`, `${outcome.error.message}; treating remote reads as misses (retrying in ${pauseMs / 1000}s)`);
+    this.warnOnce(`pause:${outcome.error.kind}`, `${outcome.error.message}; treating remote reads as misses (retrying in ${pauseMs / 1000}s)`);
     return undefined;
   }
 

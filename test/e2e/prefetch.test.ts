@@ -92,6 +92,7 @@ describe("manifests and prefetch", () => {
     expectOk(bx);
     expect(keyOf(bx.stderr, "prefetching from manifest")).toBe(xKey);
     const m = parseMetrics(bx.stderr);
+    if (m.cache_bytes_in !== 0) console.error(bx.stderr); // diagnosis if this ever fails
     expect(m.cache_bytes_in).toBe(0);
     expect(m.remote_prefetch_hits).toBeGreaterThan(20);
   });

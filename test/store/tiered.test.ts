@@ -50,13 +50,15 @@ describe("TieredCache", () => {
     expect(t.calls.length).toBe(1);
   });
 
-  test("a remote failure is a miss with one warning per kind, and pauses remote reads", async () => {
+  test("a remote failure is a miss with one warning; three in a row pause remote reads", async () => {
     const t = setup(() => ({ error: { kind: "TimeoutError", message: "[s3] read action x: timed out" } }));
-    expect(await t.cache.get(hex("e1"))).toBeUndefined();
-    expect(t.cache.get(hex("e2"))).toBeUndefined(); // paused: answered at once, no fetch
-    expect(t.calls.length).toBe(1);
-    expect(t.warnings.filter((w) => w.includes("timed out")).length).toBe(1);
-    expect(t.cache.counters.errors).toBe(1);
+    for (const id of ["e1", "e2", "e3"]) expect(await t.cache.get(hex(id))).toBeUndefined();
+    expect(t.calls.length).toBe(3);
+    expect(t.cache.get(hex("e4"))).toBeUndefined(); // paused: answered at once, no fetch
+    expect(t.calls.length).toBe(3);
+    expect(t.warnings.filter((w) => w.includes("answering a miss")).length).toBe(1);
+    expect(t.warnings.filter((w) => w.includes("treating remote reads as misses")).length).toBe(1);
+    expect(t.cache.counters.errors).toBe(3);
   });
 
   test("a digest mismatch is a miss, counted and logged", async () => {
