@@ -6,6 +6,7 @@ import { closeSync } from "node:fs";
 import type { Socket } from "bun";
 import { UsageError } from "../config.ts";
 import { writeAll } from "../server/stdio.ts";
+import { BufferedSocketWriter } from "../server/socket-writer.ts";
 
 export async function runConnect(argv: string[]): Promise<number> {
   const target = argv[0];
@@ -14,7 +15,7 @@ export async function runConnect(argv: string[]): Promise<number> {
   }
   const isPort = /^\d+$/.test(target);
   const where = isPort ? `127.0.0.1:${target}` : target;
-  let backlog: Buffer[] = [];
+  let out: BufferedSocketWriter | undefined;
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (done = resolve));
 
@@ -27,11 +28,7 @@ export async function runConnect(argv: string[]): Promise<number> {
         done(1);
       }
     },
-    drain: (s: Socket) => {
-      const pending = backlog;
-      backlog = [];
-      for (const b of pending) send(s, b);
-    },
+    drain: () => out?.drain(),
     close: () => done(0),
     error: (_s: Socket, err: Error) => {
       process.stderr.write(`go-cache-plugin connect: connection to ${where} failed: ${err.message}\n`);
@@ -50,20 +47,11 @@ export async function runConnect(argv: string[]): Promise<number> {
     return 1;
   }
 
-  function send(s: Socket, data: Buffer): void {
-    if (backlog.length > 0) {
-      backlog.push(data);
-      return;
-    }
-    const n = s.write(data);
-    if (n < data.length) backlog.push(data.subarray(Math.max(n, 0)));
-  }
-
+  const toServer = (out = new BufferedSocketWriter(socket));
   void (async () => {
-    for await (const chunk of Bun.stdin.stream()) send(socket, Buffer.from(chunk));
+    for await (const chunk of Bun.stdin.stream()) toServer.write(chunk);
     // End of input: let the server finish, it closes the connection.
-    if (backlog.length === 0) socket.shutdown();
-    else setTimeout(function retry() { backlog.length === 0 ? socket.shutdown() : setTimeout(retry, 5); }, 5);
+    toServer.afterFlush(() => socket.shutdown());
   })();
 
   const code = await finished;

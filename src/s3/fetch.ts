@@ -5,7 +5,7 @@
  * large output follows immediately. Nothing is installed unless its SHA-256
  * equals its output ID. Runs in the S3 worker.
  */
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
 import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
 import type { FetchOutcome } from "./messages.ts";
@@ -24,11 +24,11 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 
 /** Installs an entry whose record is known (from a record or a manifest); fetches the output unless present. */
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
-  const path = local.layout.objectPath(e.outputId);
+  const present = statSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
   let size: number;
   let bytes = 0;
-  if (existsSync(path)) {
-    size = statSync(path).size; // verified when it was written
+  if (present) {
+    size = present.size; // verified when it was written
   } else {
     const body = inline ?? (await remote.getObject(e.outputId));
     if (!body) return { miss: "no-output", detail: e.outputId };

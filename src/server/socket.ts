@@ -9,6 +9,7 @@ import { CAPABILITY_LINE } from "../protocol/messages.ts";
 import { RequestReader } from "../protocol/reader.ts";
 import { ResponseWriter } from "../protocol/writer.ts";
 import { Session, type SessionCounters } from "./session.ts";
+import { BufferedSocketWriter } from "./socket-writer.ts";
 import type { Cache } from "../store/store.ts";
 import type { Logger } from "../log.ts";
 import type { Histogram } from "../metrics.ts";
@@ -29,9 +30,7 @@ interface Conn {
   session: Session;
   reader: RequestReader;
   writer: ResponseWriter;
-  /** Bytes the socket did not take yet; sent on drain. */
-  backlog: Buffer[];
-  ending: boolean;
+  out: BufferedSocketWriter;
 }
 
 export class PluginServer {
@@ -47,14 +46,13 @@ export class PluginServer {
     const handlers = {
       open: (s: Socket<Conn>) => this.open(s),
       data: (s: Socket<Conn>, chunk: Buffer) => s.data.reader.push(chunk),
-      drain: (s: Socket<Conn>) => this.drain(s),
+      drain: (s: Socket<Conn>) => s.data.out.drain(),
       end: (s: Socket<Conn>) => {
         // The client finished writing: answer what is left, then close our side.
         const problem = s.data.reader.end();
         if (problem) this.opts.log.warn(`connection: ${problem}`);
         s.data.writer.flush();
-        s.data.ending = true;
-        if (s.data.backlog.length === 0) s.end();
+        s.data.out.afterFlush(() => s.end());
       },
       close: (s: Socket<Conn>) => {
         // Uploads and manifests go on in the server; only shutdown waits for them.
@@ -103,8 +101,8 @@ export class PluginServer {
     this.connections.active++;
     this.connections.accepted++;
     if ("port" in this.opts.address) socket.setNoDelay(true); // small answers must not wait for Nagle
-    const conn: Conn = { backlog: [], ending: false } as unknown as Conn;
-    conn.writer = new ResponseWriter((data) => this.write(socket, Buffer.from(data)));
+    const conn = { out: new BufferedSocketWriter(socket) } as Conn;
+    conn.writer = new ResponseWriter((data) => conn.out.write(Buffer.from(data)));
     const session = new Session({
       cache: this.opts.cache,
       log: this.opts.log,
@@ -113,38 +111,13 @@ export class PluginServer {
       send: (r) => conn.writer.send(r),
       onClose: () => {
         conn.writer.flush();
-        conn.ending = true;
-        if (conn.backlog.length === 0) socket.end();
+        conn.out.afterFlush(() => socket.end());
       },
     });
     conn.session = session;
     conn.reader = new RequestReader(session);
     socket.data = conn;
-    this.write(socket, Buffer.from(CAPABILITY_LINE));
-  }
-
-  private write(socket: Socket<Conn>, data: Buffer): void {
-    const conn = socket.data;
-    if (conn.backlog.length > 0) {
-      conn.backlog.push(data);
-      return;
-    }
-    const n = socket.write(data);
-    if (n < data.length) conn.backlog.push(data.subarray(Math.max(n, 0)));
-  }
-
-  private drain(socket: Socket<Conn>): void {
-    const conn = socket.data;
-    while (conn.backlog.length > 0) {
-      const data = conn.backlog[0]!;
-      const n = socket.write(data);
-      if (n < data.length) {
-        conn.backlog[0] = data.subarray(Math.max(n, 0));
-        return;
-      }
-      conn.backlog.shift();
-    }
-    if (conn.ending) socket.end();
+    conn.out.write(Buffer.from(CAPABILITY_LINE));
   }
 
   private closed(): void {

@@ -125,6 +125,11 @@ export class TieredCache implements Cache {
     };
   }
 
+  /** An open session (or the default one) by the ID the worker reports. */
+  private sessionById(id: number): SessionLedger | undefined {
+    return this.sessions.get(id) ?? (this.defaultSession.id === id ? this.defaultSession : undefined);
+  }
+
   private ledger(handle: SessionHandle | undefined): SessionLedger {
     return (handle && this.sessions.get(handle.id)) ?? (handle instanceof SessionLedger ? handle : this.defaultSession);
   }
@@ -145,15 +150,14 @@ export class TieredCache implements Cache {
     uploadFailed: (actionId: string, kind: string, message: string, retryInMs: number) => this.uploads.failed(actionId, kind, message, retryInMs),
     manifestFound: (session: number, key: string, entries: number) => {
       this.counters.manifestsFound++;
-      const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
+      const s = this.sessionById(session);
       if (s) s.manifestKey = key;
       this.opts.log.info(`prefetching from manifest ${key} (${entries} entries)`);
     },
     prefetched: (session: number, actionId: string, bytes: number) => {
       this.counters.prefetched++;
       this.counters.prefetchBytes += bytes;
-      const s = this.sessions.get(session) ?? (this.defaultSession.id === session ? this.defaultSession : undefined);
-      s?.prefetched.set(actionId, bytes);
+      this.sessionById(session)?.prefetched.set(actionId, bytes);
     },
     fatal: (kind: string, message: string) => {
       this.counters.errors++;
