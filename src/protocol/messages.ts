@@ -33,20 +33,26 @@ export interface Response {
 export { CAPABILITY_LINE } from "./capability.ts";
 
 const ID_BYTES = 32;
+const ID_CHARS = 44;
 
 /** Decodes a base64 protocol ID to hex; throws with the field name when it is not 32 bytes. */
 export function idToHex(value: unknown, field: string): string {
   if (typeof value !== "string" || value.length === 0) throw new Error(`missing ${field}`);
-  const bytes = Buffer.from(value, "base64");
-  if (bytes.length !== ID_BYTES || bytes.toString("base64") !== value) {
-    throw new Error(`${field} is not base64 of ${ID_BYTES} bytes: ${JSON.stringify(value.slice(0, 64))}`);
+  // 32 bytes are 44 characters; strict decoding rejects every other
+  // spelling (bad characters, missing padding, stray bits).
+  if (value.length === ID_CHARS) {
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = Uint8Array.fromBase64(value, { lastChunkHandling: "strict" });
+    } catch { /* reported below */ }
+    if (bytes?.length === ID_BYTES) return bytes.toHex();
   }
-  return bytes.toString("hex");
+  throw new Error(`${field} is not base64 of ${ID_BYTES} bytes: ${JSON.stringify(value.slice(0, 64))}`);
 }
 
 /** Encodes a hex ID for the wire. */
 export function hexToId(hex: string): string {
-  return Buffer.from(hex, "hex").toString("base64");
+  return Uint8Array.fromHex(hex).toBase64();
 }
 
 /** True when s is 64 lower-case hex digits (a SHA-256 in our file and key names). */
@@ -56,10 +62,10 @@ export function isHexId(s: string): boolean {
 
 /** RFC 3339 with nanoseconds, as Go's time.Time marshals, from Unix nanoseconds. */
 export function formatTime(unixNanos: bigint): string {
-  const seconds = unixNanos / 1_000_000_000n;
-  const nanos = unixNanos - seconds * 1_000_000_000n;
-  const iso = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
-  return `${iso}.${nanos.toString().padStart(9, "0")}Z`;
+  // Digits, not BigInt arithmetic: this runs once per hit.
+  const digits = unixNanos.toString().padStart(10, "0");
+  const iso = new Date(Number(digits.slice(0, -9)) * 1000).toISOString().slice(0, 19);
+  return `${iso}.${digits.slice(-9)}Z`;
 }
 
 /** Current time in Unix nanoseconds. */

@@ -20,7 +20,18 @@ const wait = new Int32Array(new SharedArrayBuffer(4));
 
 /** Writes all of `data` to a descriptor, riding out partial writes and EAGAIN. */
 export function writeAll(fd: number, data: string | Uint8Array): void {
-  let buf = typeof data === "string" ? Buffer.from(data) : data;
+  if (typeof data === "string") {
+    // The common case, a short reply into a pipe with room, costs no copy.
+    try {
+      const n = writeSync(fd, data);
+      if (n === Buffer.byteLength(data)) return;
+      data = Buffer.from(data).subarray(n);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      data = Buffer.from(data);
+    }
+  }
+  let buf = data;
   while (buf.length > 0) {
     try {
       const n = writeSync(fd, buf);

@@ -7,7 +7,7 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
-import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
@@ -27,6 +27,8 @@ export interface LocalCounters {
 }
 
 let tmpCounter = 0;
+/** Longer than any action record (64 + 1 + 15 + 1 + 20 + 1 bytes). */
+const recordBuf = Buffer.allocUnsafe(128);
 
 export class LocalStore implements Cache {
   readonly layout: Layout;
@@ -38,14 +40,22 @@ export class LocalStore implements Cache {
 
   /** The action's record, or undefined when absent or unreadable. */
   getAction(actionId: string): ActionRecord | undefined {
-    let text: string;
+    // One small read into a shared buffer: this runs once per get, and a
+    // whole-file read allocates far more than a record needs.
+    let n: number;
     try {
-      text = readFileSync(this.layout.actionPath(actionId), "latin1");
+      const fd = openSync(this.layout.actionPath(actionId), constants.O_RDONLY);
+      try {
+        n = readSync(fd, recordBuf, 0, recordBuf.length, 0);
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new Error(`[local] read action ${actionId}`, { cause: err });
     }
-    const record = decodeRecord(text);
+    // A record never fills the buffer; one that does is corrupt.
+    const record = n < recordBuf.length ? decodeRecord(recordBuf.toString("latin1", 0, n)) : undefined;
     if (!record) this.counters.corrupt++;
     return record;
   }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { LocalStore } from "../../src/store/local.ts";
 import { trimDue, trimStore } from "../../src/store/trim.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
@@ -60,11 +60,17 @@ describe("LocalStore", () => {
     expect(statSync(entry.diskPath).size).toBe(2048);
   });
 
-  test("a corrupt action record is a miss", () => {
+  test.each([
+    ["garbage", () => "garbage"],
+    ["empty", () => ""],
+    ["a valid record with trailing bytes", (good: string) => good + "x".repeat(200)],
+  ])("a corrupt action record (%s) is a miss", (_name, corrupt) => {
     const store = new LocalStore({ dir: tempDir("store") });
     put(store, "c", new Uint8Array(10));
-    writeFileSync(store.layout.actionPath(hex("a:c")), "garbage");
+    const path = store.layout.actionPath(hex("a:c"));
+    writeFileSync(path, corrupt(readFileSync(path, "latin1")));
     expect(store.get(hex("a:c"))).toBeUndefined();
+    expect(store.counters.corrupt).toBe(1);
   });
 
   test("an empty output is stored", () => {
