@@ -12,6 +12,8 @@
  */
 import { createReadStream, statSync } from "node:fs";
 import type { S3Client } from "@aws-sdk/client-s3";
+import { errorKind, isNotFound } from "../s3/errors.ts";
+import { resolveRegion } from "../s3/io.ts";
 
 export interface ModBucketOptions {
   bucket: string;
@@ -22,10 +24,9 @@ export interface ModBucketOptions {
 }
 
 type Sdk = typeof import("@aws-sdk/client-s3");
-type ClientMod = typeof import("../s3/client.ts");
 
 export class ModBucket {
-  private ready: Promise<{ client: S3Client; sdk: Sdk; util: ClientMod }> | undefined;
+  private ready: Promise<{ client: S3Client; sdk: Sdk }> | undefined;
 
   constructor(private readonly opts: ModBucketOptions) {}
 
@@ -36,7 +37,7 @@ export class ModBucket {
 
   /** Downloads `key` into `dest` (a temporary file); false when the bucket does not have it. */
   async download(key: string, dest: string): Promise<boolean> {
-    const { client, sdk, util } = await this.connect();
+    const { client, sdk } = await this.connect();
     try {
       const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.opts.bucket, Key: this.keyOf(key) }));
       const sink = Bun.file(dest).writer({ highWaterMark: 1 << 20 });
@@ -52,7 +53,7 @@ export class ModBucket {
       if (out.ContentLength !== undefined && size !== out.ContentLength) throw new Error(`truncated: ${size} of ${out.ContentLength} bytes`);
       return true;
     } catch (err) {
-      if (util.isNotFound(err)) return false;
+      if (isNotFound(err)) return false;
       throw new Error(`[modproxy] bucket get ${this.keyOf(key)}`, { cause: err });
     }
   }
@@ -70,21 +71,20 @@ export class ModBucket {
   }
 
   /** A short label for a failure, to warn once per kind. */
-  async errorKind(err: unknown): Promise<string> {
-    const util = await import("../s3/client.ts");
-    return util.errorKind((err as Error).cause ?? err);
+  errorKind(err: unknown): string {
+    return errorKind((err as Error).cause ?? err);
   }
 
   destroy(): void {
     void this.ready?.then(({ client }) => client.destroy(), () => {});
   }
 
-  private connect(): Promise<{ client: S3Client; sdk: Sdk; util: ClientMod }> {
+  private connect(): Promise<{ client: S3Client; sdk: Sdk }> {
     this.ready ??= (async () => {
-      const [sdk, util] = await Promise.all([import("@aws-sdk/client-s3"), import("../s3/client.ts")]);
+      const [sdk, { createS3Client }] = await Promise.all([import("@aws-sdk/client-s3"), import("../s3/client.ts")]);
       const s3opts = { bucket: this.opts.bucket, region: this.opts.region, endpoint: this.opts.endpoint, pathStyle: this.opts.pathStyle };
-      const region = await util.resolveRegion(s3opts);
-      return { client: util.createS3Client(s3opts, region), sdk, util };
+      const region = await resolveRegion(s3opts);
+      return { client: createS3Client(s3opts, region), sdk };
     })();
     this.ready.catch(() => { this.ready = undefined; }); // a failed set-up is retried later
     return this.ready;

@@ -134,7 +134,7 @@ export class ModStorage {
   }
 
   private async warnOnce(op: string, err: unknown): Promise<void> {
-    const kind = `${op}:${await this.opts.bucket!.errorKind(err)}`;
+    const kind = `${op}:${this.opts.bucket!.errorKind(err)}`;
     if (this.warned.has(kind)) return;
     this.warned.add(kind);
     this.opts.log.warn(`${describeError(err)} (bucket ${op}s are skipped on failure; further ${kind} failures are not logged)`);

@@ -11,7 +11,8 @@
  */
 declare var self: Worker;
 
-import { createS3Client, errorKind, resolveRegion } from "./client.ts";
+import { errorKind } from "./errors.ts";
+import { openBucket, resolveRegion } from "./io.ts";
 import { Limiter } from "./limit.ts";
 import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
@@ -46,7 +47,7 @@ function init(c: WorkerConfig): void {
   local = new LocalStore({ dir: c.cacheDir });
   fetches = new Limiter(c.concurrency);
   uploads = new Limiter(c.uploadConcurrency);
-  remote = resolveRegion(c).then((region) => new RemoteStore({ client: createS3Client(c, region), bucket: c.bucket, prefix: c.prefix }));
+  remote = resolveRegion(c).then((region) => new RemoteStore({ io: openBucket(c, region), prefix: c.prefix }));
   remote.catch((err) => post({ t: "fatal", error: failure(err) }));
 }
 

@@ -8,8 +8,8 @@
  * A miss is undefined; any other failure throws with the subsystem, the key
  * and the SDK error as cause.
  */
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/client.ts";
+import type { BucketIO } from "../s3/io.ts";
+import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/errors.ts";
 import {
   actionKey, axKey, decodeAx, decodeManifest, decodeRemoteRecord, encodeAx, encodeManifest, encodeRemoteRecord,
   manifestIndexKey, manifestKey, outputKey, type ManifestEntry, type RemoteRecord,
@@ -21,8 +21,7 @@ export * from "./remote-layout.ts";
 const READ_ATTEMPTS = 3;
 
 export interface RemoteStoreOptions {
-  client: S3Client;
-  bucket: string;
+  io: BucketIO;
   prefix: string;
 }
 
@@ -63,12 +62,13 @@ export class RemoteStore {
         this.conditionalWrites = false; // fall back to HEAD + PUT from now on
       }
     }
+    let exists: boolean;
     try {
-      await this.opts.client.send(new HeadObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-      return "exists";
+      exists = await this.opts.io.exists(key);
     } catch (err) {
-      if (!isNotFound(err)) throw new Error(`[s3] ${what}: check existing`, { cause: err });
+      throw new Error(`[s3] ${what}: check existing`, { cause: err });
     }
+    if (exists) return "exists";
     await this.write(key, bytes, what);
     return "written";
   }
@@ -105,15 +105,14 @@ export class RemoteStore {
   }
 
   /**
-   * Reads a key. The SDK retries failed requests, not a body that breaks off
-   * while it is being read (seen under Bun with many requests in flight), so
-   * a failed read is tried again here, a few times with a short backoff.
+   * Reads a key; a failed read (an error status, a refused connection, a
+   * body that breaks off) is tried again a few times with a short backoff,
+   * except when access is denied.
    */
   private async read(key: string, what: string): Promise<Uint8Array | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const out = await this.opts.client.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-        return await out.Body!.transformToByteArray();
+        return await this.opts.io.read(key);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         if (attempt >= READ_ATTEMPTS || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) {
@@ -126,16 +125,9 @@ export class RemoteStore {
 
   private async write(key: string, body: Uint8Array, what: string, ifNoneMatch = false): Promise<void> {
     try {
-      await this.opts.client.send(new PutObjectCommand({
-        Bucket: this.opts.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.length,
-        IfNoneMatch: ifNoneMatch ? "*" : undefined,
-      }));
+      await this.opts.io.write(key, body, { ifNoneMatch });
     } catch (err) {
       throw new Error(`[s3] ${what}`, { cause: err });
     }
   }
 }
-

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { RemoteStore, actionKey, decodeRemoteRecord, outputKey } from "../../src/store/remote.ts";
-import { createS3Client, isNotFound } from "../../src/s3/client.ts";
+import { isNotFound } from "../../src/s3/errors.ts";
+import { openBucket } from "../../src/s3/io.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys } from "../support/bucket.ts";
 
@@ -15,8 +16,7 @@ async function store(prefix = "") {
   const bucket = bucketName("remote");
   await s3.createBucket(bucket);
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey });
-  const client = createS3Client({ bucket, endpoint: s3.endpoint, pathStyle: true }, "us-east-1");
-  return { bucket, remote: new RemoteStore({ client, bucket, prefix }) };
+  return { bucket, remote: new RemoteStore({ io: openBucket({ bucket, endpoint: s3.endpoint, pathStyle: true }, "us-east-1"), prefix }) };
 }
 
 describe("RemoteStore", () => {
@@ -43,8 +43,7 @@ describe("RemoteStore", () => {
   });
 
   test("an unreachable server is an error naming the subsystem and key, with the cause", async () => {
-    const client = createS3Client({ bucket: "b", endpoint: "http://127.0.0.1:9", pathStyle: true }, "us-east-1");
-    const remote = new RemoteStore({ client, bucket: "b", prefix: "" });
+    const remote = new RemoteStore({ io: openBucket({ bucket: "b", endpoint: "http://127.0.0.1:9", pathStyle: true }, "us-east-1"), prefix: "" });
     const err = await remote.getAction(hex("x")).catch((e) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toBe(`[s3] read action ${hex("x")}`);
