@@ -37,5 +37,6 @@ export type FromWorker =
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
   | { t: "prefetched"; session: number; actionId: string; bytes: number }
+  | { t: "packFound"; session: number; outputs: number; bytes: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
   | { t: "fatal"; error: FailureInfo };

@@ -2,7 +2,8 @@
  * Per-session prefetch from manifests. The first few remote lookups of a
  * session also ask the manifest index for their action; the first manifest
  * found is fetched and every entry it lists that is not yet local is pulled
- * in with bounded concurrency, verified like any fault-in. A get for an
+ * in with bounded concurrency, verified like any fault-in: small outputs
+ * from the manifest's pack (one request), large ones one by one. A get for an
  * entry being prefetched waits for that fetch instead of starting another.
  * Prefetch never fetches more than the manifest lists and stops when the
  * session ends; entries gone from the bucket are skipped (plain gets then
@@ -11,7 +12,9 @@
 import { existsSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
 import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
+import { PACK_ENTRY_MAX } from "../store/remote.ts";
 import { install } from "./fetch.ts";
+import { Limiter } from "./limit.ts";
 import type { FetchOutcome, FromWorker } from "./messages.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
@@ -24,10 +27,14 @@ export class SessionPrefetch {
   private stopped = false;
   /** Manifest entries not started yet, in manifest order. */
   private readonly queue = new Map<string, ManifestEntry>();
+  /** Bounds the fetches of small entries the pack did not hold. */
+  private readonly alone: Limiter;
 
   constructor(
     private readonly opts: { session: number; remote: RemoteStore; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
-  ) {}
+  ) {
+    this.alone = new Limiter(opts.concurrency);
+  }
 
   /** Called for each remote lookup of the session; probes the index for the first few. */
   probe(actionId: string): void {
@@ -54,9 +61,25 @@ export class SessionPrefetch {
     }
     if (!entries || this.stopped) return;
     this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
+    // Small outputs come in one request, the manifest's pack; what it lacks
+    // is fetched alone. The large outputs start once the pack is in (sharing
+    // the link with them made it arrive late: ~40% slower fresh builds);
+    // a get for a large one meanwhile starts it at once (see demand).
+    const pack = this.opts.remote.getPack(key).then((parts) => {
+      if (parts) {
+        let bytes = 0;
+        for (const b of parts.values()) bytes += b.length;
+        this.opts.post({ t: "packFound", session: this.opts.session, outputs: parts.size, bytes });
+      }
+      return parts;
+    }).catch(() => undefined); // no pack, or a bad one: fetch one by one
     for (const e of entries) {
-      if (!this.inflight.has(e.actionId) && !this.queue.has(e.actionId) && !existsSync(this.opts.local.layout.actionPath(e.actionId))) this.queue.set(e.actionId, e);
+      if (this.inflight.has(e.actionId) || this.queue.has(e.actionId) || existsSync(this.opts.local.layout.actionPath(e.actionId))) continue;
+      if (e.size <= PACK_ENTRY_MAX) void this.fetch(e, pack);
+      else this.queue.set(e.actionId, e);
     }
+    await pack;
+    if (this.stopped) return;
     const workers = Math.min(this.opts.concurrency, this.queue.size);
     for (let i = 0; i < workers; i++) void this.work();
   }
@@ -84,9 +107,18 @@ export class SessionPrefetch {
     }
   }
 
-  private fetch(e: ManifestEntry): Promise<FetchOutcome> {
+  /** Installs one entry: from the pack when it holds the output (verified like any fetch), else on its own. */
+  private fetch(e: ManifestEntry, pack?: Promise<Map<string, Uint8Array> | undefined>): Promise<FetchOutcome> {
     const { local, remote, session, post } = this.opts;
-    const p = install(remote, local, e)
+    const alone = () => this.alone.run(() => install(remote, local, e));
+    const installed = pack
+      ? pack.then((parts) => {
+        const bytes = parts?.get(e.outputId);
+        if (this.stopped) return { miss: "no-output", detail: "prefetch stopped" } as const;
+        return bytes?.length === e.size ? install(remote, local, e, bytes) : alone();
+      })
+      : install(remote, local, e);
+    const p = installed
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
         if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });

@@ -11,6 +11,7 @@ export interface RemoteTierEvents {
   uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
   manifestFound(session: number, key: string, entries: number): void;
+  packFound(session: number, outputs: number, bytes: number): void;
   prefetched(session: number, actionId: string, bytes: number): void;
   fatal(kind: string, message: string): void;
 }
@@ -23,7 +24,7 @@ export class RemoteTier {
   private readonly waiting = new Map<number, (o: FetchOutcome) => void>();
 
   /** Where the worker's reports go; set by whoever owns the tier. */
-  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, manifestFound() {}, prefetched() {}, fatal() {} };
+  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, manifestFound() {}, packFound() {}, prefetched() {}, fatal() {} };
   private readonly ending = new Map<number, (d: SessionDone) => void>();
 
   constructor(private readonly config: WorkerConfig) {}
@@ -82,6 +83,7 @@ export class RemoteTier {
       case "uploaded": return this.events.uploaded(msg.actionId, msg.outcome, msg.bytes);
       case "uploadFailed": return this.events.uploadFailed(msg.actionId, msg.error.kind, msg.error.message, msg.retryInMs);
       case "manifestFound": return this.events.manifestFound(msg.session, msg.key, msg.entries);
+      case "packFound": return this.events.packFound(msg.session, msg.outputs, msg.bytes);
       case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes);
       case "sessionDone": {
         const resolve = this.ending.get(msg.session);

@@ -17,7 +17,8 @@ import { Limiter } from "./limit.ts";
 import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, ToWorker, WorkerConfig } from "./messages.ts";
-import { INLINE_MAX, RemoteStore, type ManifestEntry } from "../store/remote.ts";
+import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, RemoteStore, type ManifestEntry, type PackPart } from "../store/remote.ts";
+import { readFileSync } from "node:fs";
 import { LocalStore } from "../store/local.ts";
 import type { UploadJob } from "../store/journal.ts";
 import { describeError } from "../log.ts";
@@ -83,11 +84,32 @@ async function endSession(id: number, manifest: { entries: ManifestEntry[]; firs
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await remote!;
-    const key = await store.putManifest(manifest.entries, manifest.firstGets);
+    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries));
     post({ t: "sessionDone", session: id, manifestKey: key });
   } catch (err) {
     post({ t: "sessionDone", session: id, error: failure(err) });
   }
+}
+
+/** The small outputs of a manifest's entries that are in the local store, each once, within PACK_MAX. */
+function packParts(entries: ManifestEntry[]): PackPart[] {
+  const parts: PackPart[] = [];
+  const seen = new Set<string>();
+  let total = 0;
+  for (const e of entries) {
+    if (e.size > PACK_ENTRY_MAX || seen.has(e.outputId) || total + e.size > PACK_MAX) continue;
+    seen.add(e.outputId);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(local.layout.objectPath(e.outputId));
+    } catch {
+      continue; // trimmed meanwhile: prefetch fetches it on its own
+    }
+    if (bytes.length !== e.size) continue;
+    parts.push({ outputId: e.outputId, bytes });
+    total += bytes.length;
+  }
+  return parts;
 }
 
 async function uploadWithRetry(job: UploadJob, attempt: number): Promise<void> {

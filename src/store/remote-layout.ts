@@ -38,6 +38,10 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  *                                           lines: every entry one session used
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
  *                                           asked for this action among its first gets
+ *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
+ *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
+ *                                           "<output id> <size>\n", then the n outputs back to
+ *                                           back; one GET instead of hundreds (written first)
  */
 export const INLINE_MAX = 128 * 1024;
 
@@ -47,6 +51,53 @@ const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}
 export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
 export const manifestIndexKey = (prefix: string, actionId: string) => key(prefix, "manifest-index", actionId);
 export const manifestKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}manifest/${hash}`;
+export const packKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}pack/${hash}`;
+
+/** Outputs up to this size go into a manifest's pack (most outputs of a build are this small). */
+export const PACK_ENTRY_MAX = 64 * 1024;
+/** Bound on one pack's total size. */
+export const PACK_MAX = 32 << 20;
+const PACK_MAGIC = "gcp-pack 1";
+
+export interface PackPart { outputId: string; bytes: Uint8Array }
+
+export function encodePack(parts: PackPart[]): Uint8Array {
+  const head = new TextEncoder().encode(`${PACK_MAGIC} ${parts.length}\n${parts.map((p) => `${p.outputId} ${p.bytes.length}\n`).join("")}`);
+  let size = head.length;
+  for (const p of parts) size += p.bytes.length;
+  const out = new Uint8Array(size);
+  out.set(head);
+  let at = head.length;
+  for (const p of parts) {
+    out.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return out;
+}
+
+/** Output ID -> bytes (views into `bytes`, unverified). Undefined when malformed. */
+export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefined {
+  const firstNl = bytes.indexOf(10);
+  const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(new TextDecoder().decode(bytes.subarray(0, firstNl))) : null;
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const lines: Array<[string, number]> = [];
+  let at = firstNl + 1;
+  for (let i = 0; i < n; i++) {
+    const nl = bytes.indexOf(10, at);
+    const e = nl > at ? /^([0-9a-f]{64}) (\d{1,9})$/.exec(new TextDecoder().decode(bytes.subarray(at, nl))) : null;
+    if (!e) return undefined;
+    lines.push([e[1]!, Number(e[2])]);
+    at = nl + 1;
+  }
+  const out = new Map<string, Uint8Array>();
+  for (const [outputId, size] of lines) {
+    if (at + size > bytes.length) return undefined;
+    out.set(outputId, bytes.subarray(at, at + size));
+    at += size;
+  }
+  return at === bytes.length ? out : undefined;
+}
 
 export function encodeAx(r: ManifestEntry, inline: Uint8Array | undefined): Uint8Array {
   const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}\n`);

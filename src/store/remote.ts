@@ -11,8 +11,8 @@
 import type { BucketIO } from "../s3/io.ts";
 import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/errors.ts";
 import {
-  actionKey, axKey, decodeAx, decodeManifest, decodeRemoteRecord, encodeAx, encodeManifest, encodeRemoteRecord,
-  manifestIndexKey, manifestKey, outputKey, type ManifestEntry, type RemoteRecord,
+  actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
+  manifestIndexKey, manifestKey, outputKey, packKey, type ManifestEntry, type PackPart, type RemoteRecord,
 } from "./remote-layout.ts";
 
 export * from "./remote-layout.ts";
@@ -94,10 +94,25 @@ export class RemoteStore {
     return bytes && decodeManifest(bytes);
   }
 
-  /** Writes a manifest and points the index of each of `firstGets` at it; returns its key. */
-  async putManifest(entries: ManifestEntry[], firstGets: string[]): Promise<string> {
+  /** The small outputs packed with the manifest at `key` (unverified), if it has a pack. */
+  async getPack(key: string): Promise<Map<string, Uint8Array> | undefined> {
+    const hash = key.slice(manifestKey(this.opts.prefix, "").length);
+    const bytes = await this.read(packKey(this.opts.prefix, hash), `read pack ${hash}`);
+    if (!bytes) return undefined;
+    const parts = decodePack(bytes);
+    if (!parts) throw new Error(`[s3] read pack ${hash}: malformed`);
+    return parts;
+  }
+
+  /**
+   * Writes a manifest (after its pack, when there are small outputs to pack)
+   * and points the index of each of `firstGets` at it; returns its key.
+   */
+  async putManifest(entries: ManifestEntry[], firstGets: string[], pack: PackPart[] = []): Promise<string> {
     const body = encodeManifest(entries);
-    const k = manifestKey(this.opts.prefix, new Bun.CryptoHasher("sha256").update(body).digest("hex"));
+    const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const k = manifestKey(this.opts.prefix, hash);
+    if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack), `write pack ${hash}`);
     await this.write(k, body, `write manifest ${k}`);
     const pointer = new TextEncoder().encode(k);
     await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)));

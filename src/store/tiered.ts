@@ -43,10 +43,12 @@ export interface RemoteCounters {
   prefetchBytes: number;
   prefetchHits: number;
   prefetchWastedBytes: number;
+  /** Manifest packs read (each brings many small outputs in one request). */
+  prefetchPacks: number;
 }
 
 export class TieredCache implements Cache {
-  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0 };
+  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0, prefetchPacks: 0 };
   private readonly sessions = new Map<number, SessionLedger>();
   /** For sessions that never opened one (tests, simple callers). */
   private readonly defaultSession = new SessionLedger();
@@ -153,6 +155,10 @@ export class TieredCache implements Cache {
       const s = this.sessionById(session);
       if (s) s.manifestKey = key;
       this.opts.log.info(`prefetching from manifest ${key} (${entries} entries)`);
+    },
+    packFound: (_session: number, outputs: number, bytes: number) => {
+      this.counters.prefetchPacks++;
+      this.opts.log.info(`manifest pack: ${outputs} small outputs (${bytes} bytes) in one request`);
     },
     prefetched: (session: number, actionId: string, bytes: number) => {
       this.counters.prefetched++;

@@ -4,7 +4,8 @@ import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { isolatedGoEnv, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
 import { s3Client, startS3Server, type S3Server } from "../support/s3server.ts";
-import { bucketName, listKeys, pluginS3Env } from "../support/bucket.ts";
+import { bucketName, listKeys, pluginS3Env, readKey, writeKey } from "../support/bucket.ts";
+import { checkStore } from "../support/store.ts";
 import { startLatencyProxy, type LatencyProxy } from "../support/latency-proxy.ts";
 
 let s3: S3Server;
@@ -53,10 +54,14 @@ describe("manifests and prefetch", () => {
     expect(mb.remote_prefetched).toBeGreaterThan(20);
     expect(mb.remote_prefetch_hits).toBeGreaterThan(20);
     expect(keyOf(b.stderr, "prefetching from manifest")).toBe(keyOf(a.stderr, "wrote manifest")!);
+    expect(mb.remote_prefetch_packs).toBe(1); // the small outputs came in one request
 
-    // Stale: remove half of the outputs and every ax record (so nothing is inline).
+    // Stale: remove half of the outputs, every ax record and the pack (so nothing is inline).
     const keys = await listKeys(s3, bucket);
-    const doomed = [...keys.filter((k) => k.startsWith("output/")).filter((_, i) => i % 2 === 0), ...keys.filter((k) => k.startsWith("ax/"))];
+    const doomed = [
+      ...keys.filter((k) => k.startsWith("output/")).filter((_, i) => i % 2 === 0),
+      ...keys.filter((k) => k.startsWith("ax/") || k.startsWith("pack/")),
+    ];
     const client = s3Client(s3);
     await Promise.all(doomed.map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
     const rc = runner(bucket, slow.endpoint, goEnv);
@@ -67,6 +72,30 @@ describe("manifests and prefetch", () => {
     const mc = parseMetrics(c.stderr);
     expect(mc.remote_manifests_found).toBe(1);
     expect(mc.cache_bytes_in).toBeGreaterThan(0); // what was deleted is compiled again
+  });
+
+  test("a tampered pack is never served: its outputs are fetched one by one and the build has zero compiles", async () => {
+    const bucket = bucketName("pack");
+    await s3.createBucket(bucket);
+    const goEnv = isolatedGoEnv();
+    const mod = sampleModule("pack");
+    expectOk(await runner(bucket, s3.endpoint, goEnv).build(mod));
+    const packs = (await listKeys(s3, bucket)).filter((k) => /^pack\/[0-9a-f]{64}$/.test(k));
+    expect(packs.length).toBe(1);
+    const pack = await readKey(s3, bucket, packs[0]!);
+    const flipped = pack.slice();
+    for (let i = flipped.length - 1; i >= flipped.length - 64 && i >= 0; i--) flipped[i]! ^= 0xff; // the last outputs' bytes
+    await writeKey(s3, bucket, packs[0]!, flipped);
+
+    const rb = runner(bucket, s3.endpoint, goEnv);
+    const b = await rb.build(mod);
+    expectOk(b);
+    const mb = parseMetrics(b.stderr);
+    expect(mb.cache_bytes_in).toBe(0);
+    expect(mb.remote_prefetch_packs).toBe(1);
+    expect(checkStore(rb.cacheDir).problems).toEqual([]); // every object's SHA-256 is its name
+    const hello = Bun.spawnSync([`${rb.out}/hello`]);
+    expect(hello.stdout.toString().trim()).toBe("HELLO PACK!");
   });
 
   test("two different builds sharing a bucket each find their own manifest", async () => {

@@ -49,7 +49,7 @@ describe("S3 remote tier", () => {
     const warm = await b.build(mod);
     expectOk(warm);
     const mb = parseMetrics(warm.stderr);
-    expect(mb.remote_hits + mb.remote_prefetch_hits).toBeGreaterThan(10); // fetched on demand or by the manifest prefetch
+    expect((mb.remote_hits ?? 0) + (mb.remote_prefetch_hits ?? 0)).toBeGreaterThan(10); // fetched on demand or by the manifest prefetch
     expect(mb.cache_bytes_in).toBe(0); // nothing compiled or linked on runner B
     expect(checkStore(b.cacheDir).problems).toEqual([]);
 
@@ -58,14 +58,16 @@ describe("S3 remote tier", () => {
     expect(keys.length).toBeGreaterThan(20);
     const actions = keys.filter((k) => k.startsWith("team/ci/action/"));
     const outputs = keys.filter((k) => k.startsWith("team/ci/output/"));
-    // Besides the compatible layout: ax records (one per action), one manifest and its index entries.
+    // Besides the compatible layout: ax records (one per action), one manifest, its pack and its index entries.
     const ax = keys.filter((k) => k.startsWith("team/ci/ax/"));
     const manifests = keys.filter((k) => /^team\/ci\/manifest\/[0-9a-f]{64}$/.test(k));
+    const packs = keys.filter((k) => /^team\/ci\/pack\/[0-9a-f]{64}$/.test(k));
     const index = keys.filter((k) => k.startsWith("team/ci/manifest-index/"));
     expect(ax.length).toBe(actions.length);
     expect(manifests.length).toBeGreaterThanOrEqual(1);
+    expect(packs.map((k) => k.replace("/pack/", "/manifest/"))).toEqual(manifests); // one pack per manifest, same hash
     expect(index.length).toBeGreaterThan(0);
-    expect(actions.length + outputs.length + ax.length + manifests.length + index.length).toBe(keys.length);
+    expect(actions.length + outputs.length + ax.length + manifests.length + packs.length + index.length).toBe(keys.length);
     for (const k of [...actions, ...outputs, ...ax, ...index]) {
       const m = /^team\/ci\/(action|output|ax|manifest-index)\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(k);
       expect(m).not.toBeNull();
@@ -119,7 +121,7 @@ describe("S3 remote tier", () => {
     const ro = await runner(bucket, ["--read-only"], goEnv).build(mod);
     expectOk(ro);
     const m = parseMetrics(ro.stderr);
-    expect(m.remote_hits + m.remote_prefetch_hits).toBeGreaterThan(10);
+    expect((m.remote_hits ?? 0) + (m.remote_prefetch_hits ?? 0)).toBeGreaterThan(10);
     expect((await listKeys(s3, bucket)).length).toBe(keys);
   });
 

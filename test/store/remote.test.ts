@@ -1,7 +1,7 @@
 /** RemoteStore against a real S3-compatible server. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { RemoteStore, actionKey, decodeRemoteRecord, outputKey } from "../../src/store/remote.ts";
+import { RemoteStore, actionKey, decodePack, decodeRemoteRecord, encodePack, outputKey } from "../../src/store/remote.ts";
 import { isNotFound } from "../../src/s3/errors.ts";
 import { openBucket } from "../../src/s3/io.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
@@ -87,5 +87,36 @@ describe("ax records and manifests", () => {
   test("getManifest refuses keys outside the manifest prefix", async () => {
     const { remote } = await store("pfx");
     expect(remote.getManifest("pfx/output/aa/bb")).rejects.toThrow(/outside/);
+  });
+});
+
+describe("manifest packs", () => {
+  const part = (n: number, size: number) => ({ outputId: n.toString(16).padStart(64, "0"), bytes: new Uint8Array(size).fill(n) });
+
+  test("a pack round-trips, empty outputs included", () => {
+    const parts = [part(1, 10), part(2, 0), part(3, 300)];
+    const decoded = decodePack(encodePack(parts))!;
+    expect([...decoded.keys()]).toEqual(parts.map((p) => p.outputId));
+    for (const p of parts) expect(decoded.get(p.outputId)).toEqual(p.bytes);
+  });
+
+  test.each([
+    ["truncated bytes", (b: Uint8Array) => b.subarray(0, b.length - 1)],
+    ["trailing bytes", (b: Uint8Array) => new Uint8Array([...b, 0])],
+    ["a wrong magic line", (b: Uint8Array) => new Uint8Array([...new TextEncoder().encode("gcp-pack 9 1\n"), ...b.subarray(b.indexOf(10) + 1)])],
+    ["nothing", () => new Uint8Array(0)],
+  ])("a malformed pack (%s) is refused", (_name, spoil) => {
+    expect(decodePack(spoil(encodePack([part(1, 10), part(2, 20)])))).toBeUndefined();
+  });
+
+  test("putManifest writes the pack before the manifest; getPack reads it back; no pack is undefined", async () => {
+    const { remote, bucket } = await store("pk");
+    const entries = [{ actionId: hex("a1"), outputId: part(1, 5).outputId, size: 5, timeNanos: 1n }];
+    const withPack = await remote.putManifest(entries, [hex("a1")], [part(1, 5)]);
+    expect((await remote.getPack(withPack))!.get(part(1, 5).outputId)).toEqual(part(1, 5).bytes);
+    const keys = await listKeys(s3, bucket);
+    expect(keys.filter((k) => k.startsWith("pk/pack/"))).toEqual([`pk/pack/${withPack.slice("pk/manifest/".length)}`]);
+    const noPack = await remote.putManifest([{ ...entries[0]!, timeNanos: 2n }], [hex("a1")]);
+    expect(await remote.getPack(noPack)).toBeUndefined();
   });
 });
