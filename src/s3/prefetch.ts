@@ -23,6 +23,10 @@ export const MANIFEST_PROBES = 8;
 export class SessionPrefetch {
   readonly inflight = new Map<string, Promise<FetchOutcome>>();
   manifestKey: string | undefined;
+  /** The found manifest's entries, action ID -> output ID (empty until loaded). */
+  readonly manifestOutputs = new Map<string, string>();
+  /** Whether the manifest was found by the build's hint. */
+  foundByHint = false;
   private probes = 0;
   private stopped = false;
   /** Manifest entries not started yet, in manifest order. */
@@ -36,6 +40,11 @@ export class SessionPrefetch {
     this.alone = new Limiter(opts.concurrency);
   }
 
+  /** True when every entry of `entries` is in the found manifest as it is (no need to write a new one). */
+  covers(entries: ManifestEntry[]): boolean {
+    return this.manifestOutputs.size > 0 && entries.every((e) => this.manifestOutputs.get(e.actionId) === e.outputId);
+  }
+
   /** Called for each remote lookup of the session; probes the index for the first few. */
   probe(actionId: string): void {
     if (this.stopped || this.manifestKey !== undefined || this.probes >= MANIFEST_PROBES) return;
@@ -43,6 +52,19 @@ export class SessionPrefetch {
     void this.opts.remote.getManifestPointer(actionId).then(
       (key) => { if (key && this.manifestKey === undefined && !this.stopped) void this.start(key); },
       () => {}, // an unreadable index just means no prefetch
+    );
+  }
+
+  /** The build's hint is known (at session start): look its manifest up at once. */
+  hinted(hint: string): void {
+    if (this.stopped || this.manifestKey !== undefined) return;
+    void this.opts.remote.getManifestByHint(hint).then(
+      (key) => {
+        if (!key || this.manifestKey !== undefined || this.stopped) return;
+        this.foundByHint = true;
+        void this.start(key);
+      },
+      () => {}, // no hint filed, or unreadable: the first gets still probe the index
     );
   }
 
@@ -60,6 +82,7 @@ export class SessionPrefetch {
       return;
     }
     if (!entries || this.stopped) return;
+    for (const e of entries) this.manifestOutputs.set(e.actionId, e.outputId);
     this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
     // Small outputs come in one request, the manifest's pack; what it lacks
     // is fetched alone. The large outputs start once the pack is in (sharing

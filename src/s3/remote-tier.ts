@@ -3,9 +3,8 @@
  * use (a warm local build never pays for it) and every call is a message:
  * the protocol loop never waits on the network for a write.
  */
-import type { FetchOutcome, FromWorker, ToWorker, WorkerConfig } from "./messages.ts";
+import type { FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import type { UploadJob } from "../store/journal.ts";
-import type { ManifestEntry } from "../store/remote.ts";
 
 export interface RemoteTierEvents {
   uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
@@ -38,7 +37,12 @@ export class RemoteTier {
   }
 
   /** Ends a session in the worker (stops its prefetch, writes its manifest if given). */
-  endSession(session: number, manifest?: { entries: ManifestEntry[]; firstGets: string[] }): Promise<SessionDone> {
+  /** The session's build hint: starts the worker (if need be) and its manifest lookup. */
+  hint(session: number, hint: string): void {
+    this.send({ t: "hint", session, hint });
+  }
+
+  endSession(session: number, manifest?: SessionManifest): Promise<SessionDone> {
     if (!this.worker) return Promise.resolve({ t: "sessionDone", session });
     return new Promise((resolve) => {
       this.ending.set(session, resolve);

@@ -16,7 +16,7 @@ import { openBucket, resolveRegion } from "./io.ts";
 import { Limiter } from "./limit.ts";
 import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
-import type { FailureInfo, FetchOutcome, FromWorker, ToWorker, WorkerConfig } from "./messages.ts";
+import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, RemoteStore, type ManifestEntry, type PackPart } from "../store/remote.ts";
 import { readFileSync } from "node:fs";
 import { LocalStore } from "../store/local.ts";
@@ -40,6 +40,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "fetch": return void fetchFor(msg.session, msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
     case "upload": return void uploadWithRetry(msg.job, 0);
     case "sessionEnd": return void endSession(msg.session, msg.manifest);
+    case "hint": return void sessionFor(msg.session).then((s) => s.hinted(msg.hint), () => {}); // a failed set-up is reported by init
   }
 };
 
@@ -53,9 +54,11 @@ function init(c: WorkerConfig): void {
 }
 
 async function sessionFor(id: number): Promise<SessionPrefetch> {
+  const store = await remote!;
+  // Looked up after the await: a hint and a fetch may both be first for a session.
   let s = sessions.get(id);
   if (!s) {
-    s = new SessionPrefetch({ session: id, remote: await remote!, local, concurrency: config.prefetchConcurrency, post });
+    s = new SessionPrefetch({ session: id, remote: store, local, concurrency: config.prefetchConcurrency, post });
     sessions.set(id, s);
   }
   return s;
@@ -77,14 +80,19 @@ async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutco
   }
 }
 
-async function endSession(id: number, manifest: { entries: ManifestEntry[]; firstGets: string[] } | undefined): Promise<void> {
+async function endSession(id: number, manifest: SessionManifest | undefined): Promise<void> {
   const session = sessions.get(id);
   sessions.delete(id);
   session?.stop();
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await remote!;
-    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries));
+    if (session?.manifestKey && session.covers(manifest.entries)) {
+      // The manifest this session came from still describes it: file it under the hint if need be.
+      if (manifest.hint && !session.foundByHint) await store.putManifestHint(manifest.hint, session.manifestKey);
+      return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
+    }
+    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries), manifest.hint);
     post({ t: "sessionDone", session: id, manifestKey: key });
   } catch (err) {
     post({ t: "sessionDone", session: id, error: failure(err) });

@@ -43,6 +43,8 @@ export interface SessionOptions {
   counters: SessionCounters;
   /** Called once, after the close response was sent. */
   onClose?: () => void;
+  /** Names the build up front, for an early manifest lookup (see hint.ts). */
+  hint?: string;
 }
 
 export class Session implements RequestHandler {
@@ -52,7 +54,7 @@ export class Session implements RequestHandler {
   private ended: Promise<void> | undefined;
 
   constructor(private readonly opts: SessionOptions) {
-    this.handle = opts.cache.openSession?.();
+    this.handle = opts.cache.openSession?.({ hint: opts.hint });
   }
 
   /**

@@ -31,7 +31,7 @@ function runner(bucket: string, endpoint: string, goEnv: Record<string, string>)
   const flags = ["--cache-dir", cacheDir, "-v", "--bucket", bucket, "--s3-endpoint-url", endpoint, "--s3-path-style", "--region", "us-east-1", "--upload-timeout", "60s"];
   const env = { ...goEnv, ...pluginS3Env(s3), GOCACHEPROG: [BINARY, ...flags].join(" ") };
   const out = tempDir("bin");
-  return { cacheDir, out, build: (cwd: string) => runGo(["build", "-o", out, "./..."], { cwd, env }) };
+  return { cacheDir, out, env, build: (cwd: string) => runGo(["build", "-o", out, "./..."], { cwd, env }) };
 }
 
 const keyOf = (stderr: string, verb: "wrote manifest" | "prefetching from manifest") => new RegExp(`${verb} (\\S+)`).exec(stderr)?.[1];
@@ -96,6 +96,29 @@ describe("manifests and prefetch", () => {
     expect(checkStore(rb.cacheDir).problems).toEqual([]); // every object's SHA-256 is its name
     const hello = Bun.spawnSync([`${rb.out}/hello`]);
     expect(hello.stdout.toString().trim()).toBe("HELLO PACK!");
+  });
+
+  test("a fresh runner finds its build's manifest by hint at start-up, without the index, and does not rewrite it", async () => {
+    const bucket = bucketName("hint");
+    await s3.createBucket(bucket);
+    const goEnv = isolatedGoEnv();
+    const mod = sampleModule("hint");
+    // Same directory and arguments on both runners (no per-runner -o): the same build.
+    const build = (r: ReturnType<typeof runner>) => runGo(["build", "./..."], { cwd: mod, env: r.env });
+    const a = await build(runner(bucket, s3.endpoint, goEnv));
+    expectOk(a);
+    const keys = await listKeys(s3, bucket);
+    expect(keys.filter((k) => /^manifest-hint\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(k)).length).toBe(1);
+    const client = s3Client(s3);
+    await Promise.all(keys.filter((k) => k.startsWith("manifest-index/")).map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
+
+    const b = await build(runner(bucket, slow.endpoint, goEnv));
+    expectOk(b);
+    const mb = parseMetrics(b.stderr);
+    expect(mb.remote_manifests_found).toBe(1);
+    expect(keyOf(b.stderr, "prefetching from manifest")).toBe(keyOf(a.stderr, "wrote manifest")!);
+    expect(mb.cache_bytes_in).toBe(0);
+    expect(mb.remote_manifests_written ?? 0).toBe(0); // the manifest it came from still describes it
   });
 
   test("two different builds sharing a bucket each find their own manifest", async () => {
