@@ -57,10 +57,16 @@ async function main(): Promise<void> {
     const nativeWarm: number[] = [], fresh: number[] = [], freshSlow: number[] = [], freshSlowNoManifest: number[] = [];
     for (let i = 0; i < WARM; i++) nativeWarm.push((await buildStd(env({ GOCACHE: nativeDir }))).ms);
     console.log("fresh runners ...");
+    // Each fresh runner writes ~170 MB; let the previous one's writes settle first, for every run alike.
+    const settle = () => Bun.spawnSync(["sync"]);
     for (let i = 0; i < FRESH; i++) {
+      settle();
       fresh.push((await buildStd(plugin(tempDir("fresh")))).ms);
+      settle();
       freshSlow.push((await buildStd(plugin(tempDir("fresh-slow"), slow.endpoint))).ms);
       await deleteKeys(s3, bucket, "manifest-index/");
+      await deleteKeys(s3, bucket, "manifest-hint/");
+      settle();
       freshSlowNoManifest.push((await buildStd(plugin(tempDir("fresh-nomanifest"), slow.endpoint))).ms);
       await buildStd(plugin(tempDir("rewrite-manifest"))); // restore the index for the next round
     }

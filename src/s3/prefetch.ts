@@ -40,9 +40,14 @@ export class SessionPrefetch {
     this.alone = new Limiter(opts.concurrency);
   }
 
-  /** True when every entry of `entries` is in the found manifest as it is (no need to write a new one). */
-  covers(entries: ManifestEntry[]): boolean {
-    return this.manifestOutputs.size > 0 && entries.every((e) => this.manifestOutputs.get(e.actionId) === e.outputId);
+  /**
+   * True when the found manifest lists exactly `entries` (distinct actions),
+   * so there is no need to write a new one. A manifest listing more (a cold
+   * build's lists entries a warm one never asks for) is replaced, or every
+   * later runner would prefetch the surplus.
+   */
+  describes(entries: ManifestEntry[]): boolean {
+    return this.manifestOutputs.size === entries.length && entries.every((e) => this.manifestOutputs.get(e.actionId) === e.outputId);
   }
 
   /** Called for each remote lookup of the session; probes the index for the first few. */

@@ -87,7 +87,7 @@ async function endSession(id: number, manifest: SessionManifest | undefined): Pr
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await remote!;
-    if (session?.manifestKey && session.covers(manifest.entries)) {
+    if (session?.manifestKey && session.describes(manifest.entries)) {
       // The manifest this session came from still describes it: file it under the hint if need be.
       if (manifest.hint && !session.foundByHint) await store.putManifestHint(manifest.hint, session.manifestKey);
       return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
