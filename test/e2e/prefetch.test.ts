@@ -98,7 +98,7 @@ describe("manifests and prefetch", () => {
     expect(hello.stdout.toString().trim()).toBe("HELLO PACK!");
   });
 
-  test("a fresh runner finds its build's manifest by hint at start-up, without the index, and does not rewrite it", async () => {
+  test("a fresh runner finds its build's manifest by hint at start-up, without the index; a manifest that describes it exactly is not rewritten", async () => {
     const bucket = bucketName("hint");
     await s3.createBucket(bucket);
     const goEnv = isolatedGoEnv();
@@ -110,7 +110,11 @@ describe("manifests and prefetch", () => {
     const keys = await listKeys(s3, bucket);
     expect(keys.filter((k) => /^manifest-hint\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(k)).length).toBe(1);
     const client = s3Client(s3);
-    await Promise.all(keys.filter((k) => k.startsWith("manifest-index/")).map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
+    const dropIndex = async () => {
+      const index = (await listKeys(s3, bucket)).filter((k) => k.startsWith("manifest-index/"));
+      await Promise.all(index.map((Key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
+    };
+    await dropIndex();
 
     const b = await build(runner(bucket, slow.endpoint, goEnv));
     expectOk(b);
@@ -118,7 +122,17 @@ describe("manifests and prefetch", () => {
     expect(mb.remote_manifests_found).toBe(1);
     expect(keyOf(b.stderr, "prefetching from manifest")).toBe(keyOf(a.stderr, "wrote manifest")!);
     expect(mb.cache_bytes_in).toBe(0);
-    expect(mb.remote_manifests_written ?? 0).toBe(0); // the manifest it came from still describes it
+    // A's cold build listed entries a warm build never asks for: B files a manifest of what it used.
+    expect(mb.remote_manifests_written).toBe(1);
+    await dropIndex();
+
+    const c = await build(runner(bucket, slow.endpoint, goEnv));
+    expectOk(c);
+    const mc = parseMetrics(c.stderr);
+    expect(keyOf(c.stderr, "prefetching from manifest")).toBe(keyOf(b.stderr, "wrote manifest")!);
+    expect(mc.cache_bytes_in).toBe(0);
+    expect(mc.remote_prefetch_wasted_bytes).toBe(0);
+    expect(mc.remote_manifests_written ?? 0).toBe(0); // the manifest it came from describes it exactly
   });
 
   test("two different builds sharing a bucket each find their own manifest", async () => {
