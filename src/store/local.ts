@@ -107,6 +107,12 @@ export class LocalStore implements Cache {
   async close(): Promise<void> {}
 }
 
+let umask: number | undefined;
+/** The process's umask, read once (we never change it): usually 022, which keeps 0755 as it is. */
+function processUmask(): number {
+  return (umask ??= process.umask());
+}
+
 /** Opens a fresh temporary file beside `finalPath`, creating the directory on first use. */
 export function openTemp(finalPath: string, mode: number): { fd: number; path: string } {
   const path = `${finalPath}.${process.pid}.${++tmpCounter}.tmp`;
@@ -118,7 +124,8 @@ export function openTemp(finalPath: string, mode: number): { fd: number; path: s
     mkdirSync(dirname(finalPath), { recursive: true });
     fd = openSync(path, "wx", mode);
   }
-  if (mode & 0o111) fchmodSync(fd, mode); // the umask must not make cached binaries unrunnable
+  // The umask must not make cached binaries unrunnable; other files follow it.
+  if (mode & 0o111 && mode & processUmask()) fchmodSync(fd, mode);
   return { fd, path };
 }
 

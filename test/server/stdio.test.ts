@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, cleanupTempDirs, tempDir } from "../support/paths.ts";
+import { ROOT, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { actionId, b64, line, putFrame, reply, runPlugin, sha256 } from "../support/plugin.ts";
 
 afterAll(cleanupTempDirs);
@@ -29,6 +29,19 @@ describe("direct mode over stdin/stdout", () => {
     expect(statSync(hit.DiskPath!).mode & 0o777).toBe(0o755);
     expect(readFileSync(hit.DiskPath!).equals(Buffer.from(body))).toBe(true);
     expect(r.replies.at(-1)).toEqual({ ID: 4 });
+  });
+
+  test.each(["022", "077", "000"])("objects are 0755 whatever the umask; records follow it (%s)", async (umask) => {
+    const dir = tempDir("cache");
+    const input = putFrame(1, actionId("u"), new TextEncoder().encode("a binary")) + close(2);
+    const proc = Bun.spawn(["sh", "-c", `umask ${umask}; exec "$@"`, "sh", binary(), "--cache-dir", dir], { stdin: new Blob([input]), stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(proc.stdout).text();
+    expect(await proc.exited).toBe(0);
+    const put = out.split("\n").filter(Boolean).map((l) => JSON.parse(l)).find((r) => r.ID === 1);
+    expect(statSync(put.DiskPath).mode & 0o777).toBe(0o755);
+    const shard = join(dir, "v1", "a", Buffer.from(actionId("u"), "base64").toString("hex").slice(0, 2));
+    const record = join(shard, readdirSync(shard)[0]!);
+    expect(statSync(record).mode & 0o777).toBe(0o644 & ~Number.parseInt(umask, 8));
   });
 
   test("a hit keeps the stored time across processes", async () => {
