@@ -46,7 +46,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "upload-timeout": { kind: "string", env: "GOCACHE_UPLOAD_TIMEOUT", hint: "DURATION", help: "How long exit waits for pending uploads (default 5m); the rest stays journaled" },
   "read-only": { kind: "boolean", env: "GOCACHE_READ_ONLY", help: "Never write to S3 (for untrusted builds)" },
   metrics: { kind: "boolean", env: "GOCACHE_METRICS", help: "Print a metrics summary line to stderr at exit" },
-  expiry: { kind: "string", env: "GOCACHE_EXPIRY", hint: "DURATION", help: "Remove local entries unused for this long (e.g. 72h; default: never)" },
+  expiry: { kind: "string", env: "GOCACHE_EXPIRY", hint: "DURATION", help: "Remove local entries (and, in serve, module proxy files) unused for this long (e.g. 72h; default: never)" },
   "max-size": { kind: "string", env: "GOCACHE_MAX_SIZE", hint: "BYTES", help: "Trim the local cache to this size, least recently used first (e.g. 10GiB)" },
   "trim-interval": { kind: "string", env: "GOCACHE_TRIM_INTERVAL", hint: "DURATION", help: "Trim at most this often (default 1h; 0 at every exit)" },
   v: { kind: "boolean", env: "GOCACHE_VERBOSE", alias: "verbose", help: "Verbose logging (implies --metrics)" },

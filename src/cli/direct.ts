@@ -10,6 +10,7 @@ import type { LocalStore } from "../store/local.ts";
 import { wireCache } from "./wire.ts";
 import { parentHint } from "../server/hint.ts";
 import { trimDue, trimStore } from "../store/trim.ts";
+import { trimModuleCache } from "../modproxy/trim.ts";
 import { printUsage } from "./usage.ts";
 
 /** `announced`: the entry point already sent the capability message. */
@@ -50,7 +51,8 @@ export function prepareCacheDir(dir: string): void {
   }
 }
 
-export function maybeTrim(local: LocalStore, config: Config, log: Logger): void {
+/** Trims the build cache when due, and with `moduleCache` (serve with the module proxy) that directory by --expiry. */
+export function maybeTrim(local: LocalStore, config: Config, log: Logger, moduleCache?: string): void {
   const opts = { expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs };
   if (!trimDue(local.layout, opts)) return;
   try {
@@ -58,5 +60,12 @@ export function maybeTrim(local: LocalStore, config: Config, log: Logger): void 
     log.info(`trim: removed ${r.removedObjects} objects (${r.removedBytes} bytes) and ${r.removedActions} action records; ${r.remainingBytes} bytes remain`);
   } catch (err) {
     log.warn(`trim failed: ${describeError(err)}`);
+  }
+  if (!moduleCache || config.expiryMs <= 0) return;
+  try {
+    const r = trimModuleCache({ root: moduleCache, expiryMs: config.expiryMs });
+    log.info(`trim: module proxy: removed ${r.removedFiles} files (${r.removedBytes} bytes); ${r.remainingBytes} bytes remain`);
+  } catch (err) {
+    log.warn(`module proxy trim failed: ${describeError(err)}`);
   }
 }

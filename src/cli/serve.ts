@@ -7,6 +7,7 @@ import { newSessionCounters } from "../server/session.ts";
 import { PluginServer } from "../server/socket.ts";
 import { startHttp, type Mount } from "../server/http.ts";
 import { maybeTrim, prepareCacheDir } from "./direct.ts";
+import { moduleCacheRoot } from "../modproxy/trim.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
 
@@ -51,7 +52,8 @@ export async function runServe(argv: string[]): Promise<number> {
   afterStart();
 
   const trimEvery = Math.max(config.trimIntervalMs, 60_000);
-  const trimTimer = setInterval(() => maybeTrim(local, config, log), trimEvery);
+  const moduleCache = config.modproxy ? moduleCacheRoot(config.cacheDir) : undefined;
+  const trimTimer = setInterval(() => maybeTrim(local, config, log, moduleCache), trimEvery);
   trimTimer.unref();
 
   await new Promise<void>((resolve) => {

@@ -83,6 +83,7 @@ export class Resolver {
     const cur = this.storage.file(key);
     if (cur && !revalidate && Date.now() - cur.mtimeMs < ttlMs) {
       this.counters.cacheHitsLocal++;
+      this.storage.noteUse(cur);
       return Promise.resolve({ kind: "file", file: cur, source: "local" });
     }
     return this.flights.do(`mutable:${key}`, async () => {
@@ -103,6 +104,7 @@ export class Resolver {
     const file = this.storage.file(key);
     if (!file) return undefined;
     this.counters.cacheHitsLocal++;
+    this.storage.noteUse(file);
     return { kind: "file", file, source: "local" };
   }
 

@@ -18,10 +18,11 @@
  * local miss. Bucket trouble is a miss plus one warning per kind of failure,
  * and pauses bucket reads for a while; it never fails a request.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describeError, type Logger } from "../log.ts";
 import type { ModBucket } from "./bucket.ts";
+import { moduleCacheRoot } from "./trim.ts";
 
 export interface StorageOptions {
   /** The cache directory; files go below `<dir>/modproxy/`. */
@@ -31,7 +32,10 @@ export interface StorageOptions {
   log: Logger;
 }
 
-export interface StoredFile { path: string; size: number; mtimeMs: number }
+export interface StoredFile { path: string; size: number; mtimeMs: number; atimeMs: number }
+
+/** Served files whose last recorded use is older than this get it refreshed (what trimming orders by). */
+const NOTE_USE_AFTER_MS = 10 * 60 * 1000;
 
 const BUCKET_PAUSE_MS = 30_000;
 let tmpSeq = 0;
@@ -44,7 +48,7 @@ export class ModStorage {
   private bucketPausedUntil = 0;
 
   constructor(private readonly opts: StorageOptions) {
-    this.root = join(opts.dir, "modproxy");
+    this.root = moduleCacheRoot(opts.dir);
     this.tmp = join(this.root, "tmp");
     mkdirSync(this.tmp, { recursive: true });
     const stale = Date.now() - 3_600_000; // temporary files of a process killed mid-download
@@ -63,10 +67,23 @@ export class ModStorage {
   file(key: string): StoredFile | undefined {
     try {
       const st = statSync(join(this.root, key));
-      return st.isFile() ? { path: join(this.root, key), size: st.size, mtimeMs: st.mtimeMs } : undefined;
+      return st.isFile() ? { path: join(this.root, key), size: st.size, mtimeMs: st.mtimeMs, atimeMs: st.atimeMs } : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Records that a local file was served, in its atime (its mtime, the fetch
+   * time, must stay): trimming keeps what is in use. Cheap: at most one
+   * utimes per file per NOTE_USE_AFTER_MS.
+   */
+  noteUse(file: StoredFile): void {
+    const now = Date.now();
+    if (now - Math.max(file.atimeMs, file.mtimeMs) < NOTE_USE_AFTER_MS) return;
+    try {
+      utimesSync(file.path, now / 1000, file.mtimeMs / 1000);
+    } catch { /* trimmed meanwhile: it is fetched again next time */ }
   }
 
   /** A fresh temporary file name next to the store (same file system, so rename is atomic). */
