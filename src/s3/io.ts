@@ -1,23 +1,24 @@
 /**
- * Bucket I/O for the remote store: reads go through Bun's native signing and
- * fetch (native-reader.ts), writes and existence checks through the SDK,
- * which is loaded on first use only. A fresh runner's first reads thus start
- * without waiting for the SDK to load, when the credentials are in the
- * environment; otherwise the SDK's default provider chain supplies them.
+ * Bucket I/O for the remote store: reads and writes go through Bun's native
+ * signing and fetch (native.ts); the SDK supplies credentials from its
+ * default provider chain (unless they are plainly in the environment), finds
+ * a bucket's region, and checks existence where a store ignores conditional
+ * writes. It is loaded on first use only, so a fresh runner's first reads
+ * need not wait for it.
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Options } from "./client.ts";
 import { isNotFound } from "./errors.ts";
-import { nativeReader, type KeyReader, type ReaderCredentials } from "./native-reader.ts";
+import { nativeIO, type KeyReader, type KeyWriter, type S3Credentials } from "./native.ts";
 
-/** Bound on one read, body included (the SDK's requestTimeout for writes). */
-const READ_TIMEOUT_MS = 120_000;
+/** Bound on one request, body included. */
+const REQUEST_TIMEOUT_MS = 120_000;
 
 export interface BucketIO {
   /** The key's bytes; undefined when the key does not exist; throws on failure. */
   read: KeyReader;
   /** Writes a key; with ifNoneMatch the write fails (412) when the key exists. */
-  write(key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }): Promise<void>;
+  write: KeyWriter;
   /** Whether the key exists. */
   exists(key: string): Promise<boolean>;
   destroy(): void;
@@ -33,26 +34,17 @@ export function openBucket(opts: S3Options, region: string): BucketIO {
   const loadSdk = (): Promise<Sdk> =>
     (sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("./client.ts")]).then(([mod, c]) => ({ mod, client: c.createS3Client(opts, region) })));
   const fromEnv = envCredentials(process.env);
-  const read = nativeReader({
+  const { read, write } = nativeIO({
     bucket: opts.bucket,
     region,
     endpoint: opts.endpoint,
     pathStyle: opts.pathStyle,
     credentials: fromEnv ? async () => fromEnv : async () => (await loadSdk()).client.config.credentials(),
-    timeoutMs: READ_TIMEOUT_MS,
+    timeoutMs: REQUEST_TIMEOUT_MS,
   });
   return {
     read,
-    async write(key, body, o = {}) {
-      const { client, mod } = await loadSdk();
-      await client.send(new mod.PutObjectCommand({
-        Bucket: opts.bucket,
-        Key: key,
-        Body: body,
-        ContentLength: body.length,
-        IfNoneMatch: o.ifNoneMatch ? "*" : undefined,
-      }));
-    },
+    write,
     async exists(key) {
       const { client, mod } = await loadSdk();
       try {
@@ -74,7 +66,7 @@ export function openBucket(opts: S3Options, region: string): BucketIO {
  * would take them too: both keys set and no profile selected (AWS_PROFILE
  * makes the SDK skip the environment).
  */
-export function envCredentials(env: Record<string, string | undefined>): ReaderCredentials | undefined {
+export function envCredentials(env: Record<string, string | undefined>): S3Credentials | undefined {
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
   if (!accessKeyId || !secretAccessKey || env.AWS_PROFILE) return undefined;
   return { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN || undefined };

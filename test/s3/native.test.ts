@@ -1,0 +1,83 @@
+/** Native reads and writes against a real S3-compatible server. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { nativeIO, type NativeOptions, type S3Credentials } from "../../src/s3/native.ts";
+import { errorKind, isNotFound, isPreconditionFailed } from "../../src/s3/errors.ts";
+import { startS3Server, type S3Server } from "../support/s3server.ts";
+import { bucketName, writeKey } from "../support/bucket.ts";
+
+let s3: S3Server;
+let bucket: string;
+beforeAll(async () => {
+  s3 = await startS3Server();
+  bucket = bucketName("reader");
+  await s3.createBucket(bucket);
+  await writeKey(s3, bucket, "k/one", new TextEncoder().encode("first"));
+  await writeKey(s3, bucket, "k/big", new Uint8Array(5 << 20).fill(7));
+});
+afterAll(async () => { await s3?.destroy(); });
+
+const good = (): S3Credentials => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+const io = (o: Partial<NativeOptions> = {}) =>
+  nativeIO({ bucket, region: "us-east-1", endpoint: s3.endpoint, pathStyle: true, credentials: async () => good(), timeoutMs: 10_000, ...o });
+
+describe("nativeIO", () => {
+  test("reads a key's bytes, small and large", async () => {
+    const { read } = io();
+    expect(new TextDecoder().decode(await read("k/one"))).toBe("first");
+    const big = (await read("k/big"))!;
+    expect(big.length).toBe(5 << 20);
+    expect(big.every((b) => b === 7)).toBe(true);
+  });
+
+  test("a missing key is undefined", async () => {
+    expect(await io().read("k/none")).toBeUndefined();
+  });
+
+  test.each([
+    ["a missing bucket", { bucket: "no-such-bucket-here" }, "NoSuchBucket"],
+    ["a wrong secret", { credentials: async () => ({ ...good(), secretAccessKey: "wrong" }) }, "SignatureDoesNotMatch"],
+  ])("%s is an error with the server's code, never a miss", async (_name, o, code) => {
+    const err = await io(o).read("k/one").catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe(code);
+    expect(isNotFound(err)).toBe(false);
+    expect(errorKind(err)).toContain(code);
+  });
+
+  test("an unreachable server is an error", async () => {
+    const err = await io({ endpoint: "http://127.0.0.1:9" }).read("k/one").catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(isNotFound(err)).toBe(false);
+  });
+
+  test("writes: what is written reads back; a conditional write of an existing key is a 412 error; an unconditional one replaces it", async () => {
+    const { read, write } = io();
+    const enc = (t: string) => new TextEncoder().encode(t);
+    await write("w/one", enc("first"), { ifNoneMatch: true });
+    expect(new TextDecoder().decode(await read("w/one"))).toBe("first");
+    const err = await write("w/one", enc("second"), { ifNoneMatch: true }).catch((e) => e);
+    expect(isPreconditionFailed(err)).toBe(true);
+    expect(new TextDecoder().decode(await read("w/one"))).toBe("first");
+    await write("w/one", enc("third"));
+    expect(new TextDecoder().decode(await read("w/one"))).toBe("third");
+    const big = new Uint8Array(12 << 20).fill(3);
+    await write("w/big", big);
+    expect((await read("w/big"))!.length).toBe(big.length);
+  });
+
+  test("a write with a wrong secret is an error with the server's code", async () => {
+    const err = await io({ credentials: async () => ({ ...good(), secretAccessKey: "wrong" }) }).write("w/x", new Uint8Array(1)).catch((e) => e);
+    expect(err.code).toBe("SignatureDoesNotMatch");
+    expect(await io().read("w/x")).toBeUndefined();
+  });
+
+  test("credentials are asked for each read, and a change takes effect at once", async () => {
+    let creds: S3Credentials = { ...good(), secretAccessKey: "rotated-away" };
+    let asked = 0;
+    const { read } = io({ credentials: async () => (asked++, creds) });
+    expect(await read("k/one").catch((e) => e.code)).toBe("SignatureDoesNotMatch");
+    creds = good();
+    expect(new TextDecoder().decode(await read("k/one"))).toBe("first");
+    expect(asked).toBe(2);
+  });
+});
