@@ -14,6 +14,7 @@ Trimming: --expiry 72h removes entries unused for 72 hours; --max-size 10GiB
 removes least recently used entries until the cache fits. Trimming runs when a
 go command exits, at most once per --trim-interval (default 1h), and never
 removes an entry used in the last 2 hours (a running build may hold it).
+In serve with --modproxy, --expiry also trims the module proxy's files.
 
 Logging: warnings only by default; -v adds lifecycle lines and a metrics
 line at exit; --metrics prints just the metrics line; --debug 1 logs every
@@ -54,6 +55,36 @@ over stdin/stdout:
 Go 1.24 and later support GOCACHEPROG; Go 1.21-1.23 need GOEXPERIMENT=cacheprog.
 Many go commands may share one cache directory at once: every file is written
 under a temporary name and renamed into place, so none sees a partial entry.
+`,
+  remote: `The S3 remote tier (--bucket)
+
+With --bucket the local cache is backed by S3 or any S3-compatible store
+(--s3-endpoint-url, and --s3-path-style where the store wants it):
+
+  export GOCACHEPROG="go-cache-plugin --bucket my-cache --region eu-west-1"
+
+A local miss asks the bucket; what comes back is installed only if its
+SHA-256 matches. A put is answered once it is on local disk and recorded in
+the upload journal (v1/journal); uploads run in the background and what is
+left at exit is uploaded by the next process. S3 trouble turns gets into
+misses, never into failed builds. --read-only never writes to the bucket
+(for untrusted pull-request builds).
+
+Bucket layout (shared with tailscale/go-cache-plugin):
+  [prefix/]action/<xx>/<action id>   "<output id> <unix nanoseconds>"
+  [prefix/]output/<xx>/<output id>   the output bytes
+plus our own keys, which that tool ignores: ax/ (record and small output in
+one object), manifest/, pack/, manifest-index/ and manifest-hint/.
+
+Fresh runners: each build that ends with the go command's close leaves a
+manifest of the entries it used. The next runner of the same build finds it
+(by its first gets, or at start-up by a hint made of the working directory,
+the go command's arguments and GOOS/GOARCH/GOFLAGS...) and prefetches every
+entry in parallel: the small outputs in one request (the manifest's pack),
+the large ones 32 at a time.
+
+Credentials come from the AWS SDK's default chain; none are taken on the
+command line.
 `,
   "server-mode": `Server mode
 
