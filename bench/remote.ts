@@ -65,7 +65,6 @@ async function main(): Promise<void> {
       settle();
       freshSlow.push((await buildStd(plugin(tempDir("fresh-slow"), slow.endpoint))).ms);
       await deleteKeys(s3, bucket, "manifest-index/");
-      await deleteKeys(s3, bucket, "manifest-hint/");
       settle();
       freshSlowNoManifest.push((await buildStd(plugin(tempDir("fresh-nomanifest"), slow.endpoint))).ms);
       await buildStd(plugin(tempDir("rewrite-manifest"))); // restore the index for the next round

@@ -8,7 +8,6 @@ import { announce, serveStdio } from "../server/stdio.ts";
 import { newSessionCounters } from "../server/session.ts";
 import type { LocalStore } from "../store/local.ts";
 import { wireCache } from "./wire.ts";
-import { parentHint } from "../server/hint.ts";
 import { trimDue, trimStore } from "../store/trim.ts";
 import { trimModuleCache } from "../modproxy/trim.ts";
 import { printUsage } from "./usage.ts";
@@ -31,12 +30,10 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   const counters = newSessionCounters();
   metrics.register("cache", () => ({ ...counters }));
   const { cache, local, afterStart } = wireCache(config, log, metrics);
-  // A fresh runner names its build up front; a warm store would pay a worker and a lookup for nothing.
-  const sessionHint = config.bucket && local.isEmpty() ? parentHint() : undefined;
   log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${config.bucket}${config.readOnly ? " (read-only)" : ""}` : ""}`);
   afterStart();
 
-  const code = await serveStdio({ cache, log, counters, hint: sessionHint });
+  const code = await serveStdio({ cache, log, counters });
   await cache.close();
   maybeTrim(local, config, log);
   if (config.metrics) log.warn(metrics.summary());

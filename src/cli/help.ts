@@ -74,13 +74,11 @@ Bucket layout (shared with tailscale/go-cache-plugin):
   [prefix/]action/<xx>/<action id>   "<output id> <unix nanoseconds>"
   [prefix/]output/<xx>/<output id>   the output bytes
 plus our own keys, which that tool ignores: ax/ (record and small output in
-one object), manifest/, pack/, manifest-index/ and manifest-hint/.
+one object), manifest/, pack/ and manifest-index/.
 
 Fresh runners: each build that ends with the go command's close leaves a
 manifest of the entries it used. The next runner of the same build finds it
-(by its first gets, or at start-up by a hint made of the working directory,
-the go command's arguments and GOOS/GOARCH/GOFLAGS...) and prefetches every
-entry in parallel: the small outputs in one request (the manifest's pack),
+by its first gets and prefetches every entry in parallel: the small outputs in one request (the manifest's pack),
 the large ones 32 at a time.
 
 Credentials come from the AWS SDK's default chain; none are taken on the

@@ -24,12 +24,10 @@ export type ToWorker =
   | { t: "fetch"; id: number; session: number; actionId: string }
   | { t: "upload"; job: UploadJob }
   /** The session ended: stop its prefetch; write its manifest when given. */
-  | { t: "sessionEnd"; session: number; manifest?: SessionManifest }
-  /** The session's build has this hint: look its manifest up now. */
-  | { t: "hint"; session: number; hint: string };
+  | { t: "sessionEnd"; session: number; manifest?: SessionManifest };
 
-/** What a completed session leaves for the next build: its entries, filed under its first gets and its hint. */
-export interface SessionManifest { entries: ManifestEntry[]; firstGets: string[]; hint?: string }
+/** What a completed session leaves for the next build: its entries, filed under its first gets. */
+export interface SessionManifest { entries: ManifestEntry[]; firstGets: string[] }
 
 export type FetchOutcome =
   | { hit: { outputId: string; size: number; timeNanos: bigint }; bytes: number; prefetched?: boolean }

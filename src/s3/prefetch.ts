@@ -2,43 +2,42 @@
  * Per-session prefetch from manifests. The first few remote lookups of a
  * session also ask the manifest index for their action; the first manifest
  * found is fetched and every entry it lists that is not yet local is pulled
- * in with bounded concurrency, verified like any fault-in: small outputs
- * from the manifest's pack (one request), large ones one by one. A get for an
- * entry being prefetched waits for that fetch instead of starting another.
- * Prefetch never fetches more than the manifest lists and stops when the
- * session ends; entries gone from the bucket are skipped (plain gets then
- * miss as usual).
+ * in, verified like any fault-in: small outputs from the manifest's pack
+ * (one request), the others with bounded concurrency. A get for an entry
+ * being prefetched waits for that fetch, and one for an entry still waiting
+ * its turn starts it at once. Prefetch never fetches more than the manifest
+ * lists and stops when the session ends; entries gone from the bucket are
+ * skipped (plain gets then miss as usual).
  */
 import { existsSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
 import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
 import { PACK_ENTRY_MAX } from "../store/remote.ts";
 import { install } from "./fetch.ts";
-import { Limiter } from "./limit.ts";
 import type { FetchOutcome, FromWorker } from "./messages.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
 export const MANIFEST_PROBES = 8;
+/** Pack entries installed between two looks at finished downloads. */
+const PACK_SLICE = 32;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class SessionPrefetch {
   readonly inflight = new Map<string, Promise<FetchOutcome>>();
   manifestKey: string | undefined;
   /** The found manifest's entries, action ID -> output ID (empty until loaded). */
   readonly manifestOutputs = new Map<string, string>();
-  /** Whether the manifest was found by the build's hint. */
-  foundByHint = false;
   private probes = 0;
   private stopped = false;
-  /** Manifest entries not started yet, in manifest order. */
+  /** Entries to download, in manifest order, not started yet. */
   private readonly queue = new Map<string, ManifestEntry>();
-  /** Bounds the fetches of small entries the pack did not hold. */
-  private readonly alone: Limiter;
+  /** Entries whose output is in the pack, in manifest order, not installed yet. */
+  private readonly packed = new Map<string, { entry: ManifestEntry; bytes: Uint8Array }>();
 
   constructor(
     private readonly opts: { session: number; remote: RemoteStore; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
-  ) {
-    this.alone = new Limiter(opts.concurrency);
-  }
+  ) {}
 
   /**
    * True when the found manifest lists exactly `entries` (distinct actions),
@@ -60,22 +59,29 @@ export class SessionPrefetch {
     );
   }
 
-  /** The build's hint is known (at session start): look its manifest up at once. */
-  hinted(hint: string): void {
-    if (this.stopped || this.manifestKey !== undefined) return;
-    void this.opts.remote.getManifestByHint(hint).then(
-      (key) => {
-        if (!key || this.manifestKey !== undefined || this.stopped) return;
-        this.foundByHint = true;
-        void this.start(key);
-      },
-      () => {}, // no hint filed, or unreadable: the first gets still probe the index
-    );
-  }
-
   stop(): void {
     this.stopped = true;
     this.queue.clear();
+    this.packed.clear();
+  }
+
+  /**
+   * The fetch of an entry this session's prefetch is responsible for: the
+   * running one, or, when it is still waiting its turn, started at once (a
+   * get the go command is waiting on goes before the rest of the manifest).
+   */
+  demand(actionId: string): Promise<FetchOutcome> | undefined {
+    const running = this.inflight.get(actionId);
+    if (running) return running;
+    const packed = this.packed.get(actionId);
+    if (packed) {
+      this.packed.delete(actionId);
+      return this.fetch(packed.entry, packed.bytes);
+    }
+    const queued = this.queue.get(actionId);
+    if (!queued) return undefined;
+    this.queue.delete(actionId);
+    return this.fetch(queued);
   }
 
   private async start(key: string): Promise<void> {
@@ -89,41 +95,35 @@ export class SessionPrefetch {
     if (!entries || this.stopped) return;
     for (const e of entries) this.manifestOutputs.set(e.actionId, e.outputId);
     this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
-    // Small outputs come in one request, the manifest's pack; what it lacks
-    // is fetched alone. The large outputs start once the pack is in (sharing
-    // the link with them made it arrive late: ~40% slower fresh builds);
-    // a get for a large one meanwhile starts it at once (see demand).
-    const pack = this.opts.remote.getPack(key).then((parts) => {
-      if (parts) {
-        let bytes = 0;
-        for (const b of parts.values()) bytes += b.length;
-        this.opts.post({ t: "packFound", session: this.opts.session, outputs: parts.size, bytes });
-      }
-      return parts;
-    }).catch(() => undefined); // no pack, or a bad one: fetch one by one
+    // The pack first, alone: sharing the link with the downloads made it
+    // arrive late (~40% slower fresh builds). No pack, or a bad one: every
+    // entry is downloaded on its own.
+    const parts = await this.opts.remote.getPack(key).catch(() => undefined);
+    if (this.stopped) return;
+    if (parts) {
+      let bytes = 0;
+      for (const b of parts.values()) bytes += b.length;
+      this.opts.post({ t: "packFound", session: this.opts.session, outputs: parts.size, bytes });
+    }
     for (const e of entries) {
-      if (this.inflight.has(e.actionId) || this.queue.has(e.actionId) || existsSync(this.opts.local.layout.actionPath(e.actionId))) continue;
-      if (e.size <= PACK_ENTRY_MAX) void this.fetch(e, pack);
+      if (this.inflight.has(e.actionId) || this.queue.has(e.actionId) || this.packed.has(e.actionId)) continue;
+      if (existsSync(this.opts.local.layout.actionPath(e.actionId))) continue;
+      const bytes = e.size <= PACK_ENTRY_MAX ? parts?.get(e.outputId) : undefined;
+      if (bytes?.length === e.size) this.packed.set(e.actionId, { entry: e, bytes });
       else this.queue.set(e.actionId, e);
     }
-    await pack;
-    if (this.stopped) return;
+    // Downloads start now; the pack's entries are installed meanwhile, in
+    // manifest order (roughly the go command's), a slice at a time so that
+    // finished downloads are installed in between rather than after all.
     const workers = Math.min(this.opts.concurrency, this.queue.size);
     for (let i = 0; i < workers; i++) void this.work();
-  }
-
-  /**
-   * The fetch of an entry this session's prefetch is responsible for: the
-   * running one, or, when it is still queued, started at once (a get the go
-   * command is waiting on goes before the rest of the manifest).
-   */
-  demand(actionId: string): Promise<FetchOutcome> | undefined {
-    const running = this.inflight.get(actionId);
-    if (running) return running;
-    const queued = this.queue.get(actionId);
-    if (!queued) return undefined;
-    this.queue.delete(actionId);
-    return this.fetch(queued);
+    let n = 0;
+    for (const [actionId, p] of this.packed) {
+      if (this.stopped) return;
+      this.packed.delete(actionId);
+      void this.fetch(p.entry, p.bytes);
+      if (++n % PACK_SLICE === 0) await nextTurn();
+    }
   }
 
   private async work(): Promise<void> {
@@ -135,18 +135,10 @@ export class SessionPrefetch {
     }
   }
 
-  /** Installs one entry: from the pack when it holds the output (verified like any fetch), else on its own. */
-  private fetch(e: ManifestEntry, pack?: Promise<Map<string, Uint8Array> | undefined>): Promise<FetchOutcome> {
+  /** Installs one entry, from `inline` bytes (the pack's) when given, else downloaded; verified either way. */
+  private fetch(e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
     const { local, remote, session, post } = this.opts;
-    const alone = () => this.alone.run(() => install(remote, local, e));
-    const installed = pack
-      ? pack.then((parts) => {
-        const bytes = parts?.get(e.outputId);
-        if (this.stopped) return { miss: "no-output", detail: "prefetch stopped" } as const;
-        return bytes?.length === e.size ? install(remote, local, e, bytes) : alone();
-      })
-      : install(remote, local, e);
-    const p = installed
+    const p = install(remote, local, e, inline)
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
         if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });

@@ -37,11 +37,6 @@ export class RemoteTier {
   }
 
   /** Ends a session in the worker (stops its prefetch, writes its manifest if given). */
-  /** The session's build hint: starts the worker (if need be) and its manifest lookup. */
-  hint(session: number, hint: string): void {
-    this.send({ t: "hint", session, hint });
-  }
-
   endSession(session: number, manifest?: SessionManifest): Promise<SessionDone> {
     if (!this.worker) return Promise.resolve({ t: "sessionDone", session });
     return new Promise((resolve) => {

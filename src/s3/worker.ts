@@ -40,7 +40,6 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "fetch": return void fetchFor(msg.session, msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
     case "upload": return void uploadWithRetry(msg.job, 0);
     case "sessionEnd": return void endSession(msg.session, msg.manifest);
-    case "hint": return void sessionFor(msg.session).then((s) => s.hinted(msg.hint), () => {}); // a failed set-up is reported by init
   }
 };
 
@@ -55,7 +54,7 @@ function init(c: WorkerConfig): void {
 
 async function sessionFor(id: number): Promise<SessionPrefetch> {
   const store = await remote!;
-  // Looked up after the await: a hint and a fetch may both be first for a session.
+  // Looked up after the await: two fetches may both be first for a session.
   let s = sessions.get(id);
   if (!s) {
     s = new SessionPrefetch({ session: id, remote: store, local, concurrency: config.prefetchConcurrency, post });
@@ -87,12 +86,9 @@ async function endSession(id: number, manifest: SessionManifest | undefined): Pr
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await remote!;
-    if (session?.manifestKey && session.describes(manifest.entries)) {
-      // The manifest this session came from still describes it: file it under the hint if need be.
-      if (manifest.hint && !session.foundByHint) await store.putManifestHint(manifest.hint, session.manifestKey);
-      return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
-    }
-    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries), manifest.hint);
+    // The manifest this session came from still describes it exactly: nothing to write.
+    if (session?.manifestKey && session.describes(manifest.entries)) return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
+    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries));
     post({ t: "sessionDone", session: id, manifestKey: key });
   } catch (err) {
     post({ t: "sessionDone", session: id, error: failure(err) });

@@ -43,8 +43,6 @@ export interface SessionOptions {
   counters: SessionCounters;
   /** Called once, after the close response was sent. */
   onClose?: () => void;
-  /** Names the build up front, for an early manifest lookup (see hint.ts). */
-  hint?: string;
 }
 
 export class Session implements RequestHandler {
@@ -54,7 +52,7 @@ export class Session implements RequestHandler {
   private ended: Promise<void> | undefined;
 
   constructor(private readonly opts: SessionOptions) {
-    this.handle = opts.cache.openSession?.({ hint: opts.hint });
+    this.handle = opts.cache.openSession?.();
   }
 
   /**

@@ -50,8 +50,6 @@ export function announce(): void {
 
 export interface StdioOptions {
   cache: Cache;
-  /** See hint.ts. */
-  hint?: string;
   log: Logger;
   counters: SessionCounters;
 }
@@ -74,7 +72,7 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   });
   let closed!: () => void;
   const closedPromise = new Promise<"close">((resolve) => (closed = () => resolve("close")));
-  const session = new Session({ cache: opts.cache, hint: opts.hint, log: opts.log, counters: opts.counters, send: (r) => writer.send(r), onClose: () => closed() });
+  const session = new Session({ cache: opts.cache, log: opts.log, counters: opts.counters, send: (r) => writer.send(r), onClose: () => closed() });
   const reader = new RequestReader(session);
 
   const input = Bun.stdin.stream().getReader();

@@ -21,8 +21,6 @@ export class SessionLedger implements SessionHandle {
   readonly uploading = new Set<string>();
   /** The manifest this session prefetched from. */
   manifestKey: string | undefined;
-  /** Names the build (see server/hint.ts); its manifest is also filed under it. */
-  hint: string | undefined;
 
   noteGet(actionId: string): void {
     if (this.firstGets.length < INDEXED_GETS && !this.firstGets.includes(actionId)) this.firstGets.push(actionId);

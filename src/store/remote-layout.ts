@@ -38,8 +38,6 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  *                                           lines: every entry one session used
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
  *                                           asked for this action among its first gets
- *   [<prefix>/]manifest-hint/<xx>/<hint>    key of the latest manifest of the build with this
- *                                           hint (see server/hint.ts), looked up at start-up
  *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
  *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
  *                                           "<output id> <size>\n", then the n outputs back to
@@ -52,7 +50,6 @@ export interface ManifestEntry { actionId: string; outputId: string; size: numbe
 const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
 export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
 export const manifestIndexKey = (prefix: string, actionId: string) => key(prefix, "manifest-index", actionId);
-export const manifestHintKey = (prefix: string, hint: string) => key(prefix, "manifest-hint", hint);
 export const manifestKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}manifest/${hash}`;
 export const packKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}pack/${hash}`;
 

@@ -12,7 +12,7 @@ import type { BucketIO } from "../s3/io.ts";
 import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/errors.ts";
 import {
   actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
-  manifestHintKey, manifestIndexKey, manifestKey, outputKey, packKey, type ManifestEntry, type PackPart, type RemoteRecord,
+  manifestIndexKey, manifestKey, outputKey, packKey, type ManifestEntry, type PackPart, type RemoteRecord,
 } from "./remote-layout.ts";
 
 export * from "./remote-layout.ts";
@@ -88,17 +88,6 @@ export class RemoteStore {
     return bytes && new TextDecoder().decode(bytes).trim();
   }
 
-  /** Files the manifest at `key` under a build hint. */
-  async putManifestHint(hint: string, key: string): Promise<void> {
-    await this.write(manifestHintKey(this.opts.prefix, hint), new TextEncoder().encode(key), `write manifest hint ${hint}`);
-  }
-
-  /** The key of the latest manifest filed under this build hint, if any. */
-  async getManifestByHint(hint: string): Promise<string | undefined> {
-    const bytes = await this.read(manifestHintKey(this.opts.prefix, hint), `read manifest hint ${hint}`);
-    return bytes && new TextDecoder().decode(bytes).trim();
-  }
-
   async getManifest(key: string): Promise<ManifestEntry[] | undefined> {
     if (!key.startsWith(manifestKey(this.opts.prefix, ""))) throw new Error(`[s3] manifest key ${key} is outside ${manifestKey(this.opts.prefix, "")}`);
     const bytes = await this.read(key, `read manifest ${key}`);
@@ -117,20 +106,16 @@ export class RemoteStore {
 
   /**
    * Writes a manifest (after its pack, when there are small outputs to pack)
-   * and points the index of each of `firstGets`, and the hint if given, at
-   * it; returns its key.
+   * and points the index of each of `firstGets` at it; returns its key.
    */
-  async putManifest(entries: ManifestEntry[], firstGets: string[], pack: PackPart[] = [], hint?: string): Promise<string> {
+  async putManifest(entries: ManifestEntry[], firstGets: string[], pack: PackPart[] = []): Promise<string> {
     const body = encodeManifest(entries);
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
     const k = manifestKey(this.opts.prefix, hash);
     if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack), `write pack ${hash}`);
     await this.write(k, body, `write manifest ${k}`);
     const pointer = new TextEncoder().encode(k);
-    await Promise.all([
-      ...firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)),
-      ...(hint ? [this.putManifestHint(hint, k)] : []),
-    ]);
+    await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)));
     return k;
   }
 

@@ -46,11 +46,8 @@ export interface Cache {
   get(actionId: string, session?: SessionHandle): Entry | undefined | Promise<Entry | undefined>;
   /** Starts a put; its body is written to the returned sink. */
   put(req: PutRequest, session?: SessionHandle): PutSink;
-  /**
-   * Optional: a session starts; the handle is passed to its gets and puts.
-   * `hint` names the build when it is known up front (see server/hint.ts).
-   */
-  openSession?(opts?: { hint?: string }): SessionHandle;
+  /** Optional: a session starts; the handle is passed to its gets and puts. */
+  openSession?(): SessionHandle;
   /**
    * Optional: a session ended (`completed`: with a close request, not a
    * dropped connection). Resolves when its bookkeeping is done; never needed

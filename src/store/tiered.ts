@@ -64,14 +64,9 @@ export class TieredCache implements Cache {
     opts.remote.events = this.events;
   }
 
-  /** With a hint, the worker starts at once and looks the build's manifest up by it. */
-  openSession(opts: { hint?: string } = {}): SessionHandle {
+  openSession(): SessionHandle {
     const s = new SessionLedger();
     this.sessions.set(s.id, s);
-    if (opts.hint && Date.now() >= this.readsPausedUntil) {
-      s.hint = opts.hint;
-      this.opts.remote.hint(s.id, opts.hint);
-    }
     return s;
   }
 
@@ -86,7 +81,7 @@ export class TieredCache implements Cache {
     this.sessions.delete(s.id);
     this.counters.prefetchWastedBytes += s.wastedBytes();
     const write = completed && this.uploads.enabled && s.used.size > 0;
-    const manifest = write ? { entries: [...s.used.values()], firstGets: s.firstGets, hint: s.hint } : undefined;
+    const manifest = write ? { entries: [...s.used.values()], firstGets: s.firstGets } : undefined;
     const done = await this.opts.remote.endSession(s.id, manifest);
     if (done.manifestKey && done.manifestKey !== s.manifestKey) {
       this.counters.manifestsWritten++;

@@ -58,20 +58,18 @@ describe("S3 remote tier", () => {
     expect(keys.length).toBeGreaterThan(20);
     const actions = keys.filter((k) => k.startsWith("team/ci/action/"));
     const outputs = keys.filter((k) => k.startsWith("team/ci/output/"));
-    // Besides the compatible layout: ax records (one per action), one manifest, its pack, its index entries and its build hint.
+    // Besides the compatible layout: ax records (one per action), one manifest, its pack and its index entries.
     const ax = keys.filter((k) => k.startsWith("team/ci/ax/"));
     const manifests = keys.filter((k) => /^team\/ci\/manifest\/[0-9a-f]{64}$/.test(k));
     const packs = keys.filter((k) => /^team\/ci\/pack\/[0-9a-f]{64}$/.test(k));
     const index = keys.filter((k) => k.startsWith("team/ci/manifest-index/"));
-    const hints = keys.filter((k) => k.startsWith("team/ci/manifest-hint/"));
     expect(ax.length).toBe(actions.length);
     expect(manifests.length).toBeGreaterThanOrEqual(1);
     expect(packs.map((k) => k.replace("/pack/", "/manifest/"))).toEqual(manifests); // one pack per manifest, same hash
     expect(index.length).toBeGreaterThan(0);
-    expect(hints.length).toBe(1);
-    expect(actions.length + outputs.length + ax.length + manifests.length + packs.length + index.length + hints.length).toBe(keys.length);
-    for (const k of [...actions, ...outputs, ...ax, ...index, ...hints]) {
-      const m = /^team\/ci\/(action|output|ax|manifest-index|manifest-hint)\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(k);
+    expect(actions.length + outputs.length + ax.length + manifests.length + packs.length + index.length).toBe(keys.length);
+    for (const k of [...actions, ...outputs, ...ax, ...index]) {
+      const m = /^team\/ci\/(action|output|ax|manifest-index)\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(k);
       expect(m).not.toBeNull();
       expect(m![3]!.slice(0, 2)).toBe(m![2]!);
     }

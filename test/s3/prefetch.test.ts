@@ -1,4 +1,4 @@
-/** SessionPrefetch with a stand-in bucket: hints, packs, and when a manifest still describes a session. */
+/** SessionPrefetch with a stand-in bucket: the index, packs, and when a manifest still describes a session. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { SessionPrefetch } from "../../src/s3/prefetch.ts";
@@ -13,46 +13,55 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const body = (n: number) => new TextEncoder().encode(`output ${n}`);
 const entry = (n: number): ManifestEntry => ({ actionId: sha(new TextEncoder().encode(`action ${n}`)), outputId: sha(body(n)), size: body(n).length, timeNanos: BigInt(n) });
 
-/** A bucket with one manifest (filed under hint "h") of entries 1..n, all small, all in its pack. */
-function fakeRemote(n: number, calls: string[]): RemoteStore {
+/** A bucket with one manifest (indexed under action "first") of entries 1..n, all small; the pack holds all but `missing`. */
+function fakeRemote(n: number, calls: string[], missing = 0): RemoteStore {
   const entries = Array.from({ length: n }, (_, i) => entry(i + 1));
   return {
-    getManifestByHint: async (hint: string) => (calls.push(`hint ${hint}`), hint === "h" ? "manifest/m" : undefined),
-    getManifestPointer: async () => (calls.push("index"), undefined),
+    getManifestPointer: async (actionId: string) => (calls.push(`index ${actionId}`), actionId === "first" ? "manifest/m" : undefined),
     getManifest: async () => (calls.push("manifest"), entries),
-    getPack: async () => (calls.push("pack"), new Map(entries.map((e, i) => [e.outputId, body(i + 1)]))),
-    getObject: async () => (calls.push("object"), undefined),
+    getPack: async () => (calls.push("pack"), new Map(entries.filter((_, i) => i + 1 !== missing).map((e) => [e.outputId, body(Number(e.timeNanos))]))),
+    getObject: async (outputId: string) => {
+      calls.push("object");
+      const i = entries.findIndex((e) => e.outputId === outputId);
+      return i >= 0 ? body(i + 1) : undefined;
+    },
   } as unknown as RemoteStore;
 }
 
-async function prefetched(n: number, hint: string) {
+async function prefetched(n: number, firstGet: string, missing = 0) {
   const calls: string[] = [];
   const posted: FromWorker[] = [];
   const local = new LocalStore({ dir: tempDir("prefetch") });
-  const p = new SessionPrefetch({ session: 1, remote: fakeRemote(n, calls), local, concurrency: 4, post: (m) => posted.push(m) });
-  p.hinted(hint);
+  const p = new SessionPrefetch({ session: 1, remote: fakeRemote(n, calls, missing), local, concurrency: 4, post: (m) => posted.push(m) });
+  p.probe(firstGet);
   for (let i = 0; i < 100 && posted.filter((m) => m.t === "prefetched").length < n; i++) await Bun.sleep(5);
   return { p, calls, posted, local };
 }
 
 describe("SessionPrefetch", () => {
-  test("a hint finds the manifest; its pack installs every entry, verified, with no request per object", async () => {
-    const { p, calls, posted, local } = await prefetched(5, "h");
+  test("the index finds the manifest; its pack installs every entry, verified, with no request per object", async () => {
+    const { p, calls, posted, local } = await prefetched(40, "first");
     expect(p.manifestKey).toBe("manifest/m");
-    expect(p.foundByHint).toBe(true);
-    expect(calls).toEqual(["hint h", "manifest", "pack"]);
-    expect(posted.filter((m) => m.t === "prefetched").length).toBe(5);
+    expect(calls).toEqual(["index first", "manifest", "pack"]);
+    expect(posted.filter((m) => m.t === "prefetched").length).toBe(40);
     expect(posted.some((m) => m.t === "packFound")).toBe(true);
-    for (let i = 1; i <= 5; i++) expect(local.get(entry(i).actionId)?.outputId).toBe(entry(i).outputId);
+    for (let i = 1; i <= 40; i++) expect(local.get(entry(i).actionId)?.outputId).toBe(entry(i).outputId);
   });
 
-  test("an unknown hint starts nothing", async () => {
+  test("an entry the pack lacks is downloaded on its own", async () => {
+    const { calls, posted, local } = await prefetched(5, "first", 3);
+    expect(calls.filter((c) => c === "object")).toEqual(["object"]);
+    expect(posted.filter((m) => m.t === "prefetched").length).toBe(5);
+    expect(local.get(entry(3).actionId)?.outputId).toBe(entry(3).outputId);
+  });
+
+  test("a lookup that finds no manifest starts nothing", async () => {
     const calls: string[] = [];
     const p = new SessionPrefetch({ session: 1, remote: fakeRemote(3, calls), local: new LocalStore({ dir: tempDir("prefetch") }), concurrency: 4, post: () => {} });
-    p.hinted("other");
+    p.probe("other");
     await Bun.sleep(20);
     expect(p.manifestKey).toBeUndefined();
-    expect(calls).toEqual(["hint other"]);
+    expect(calls).toEqual(["index other"]);
   });
 
   test.each([
@@ -61,7 +70,7 @@ describe("SessionPrefetch", () => {
     ["one more", [1, 2, 3, 4], false],
     ["another output for one action", "changed", false],
   ] as const)("describes a session that used %s: %p", async (_name, used, want) => {
-    const { p } = await prefetched(3, "h");
+    const { p } = await prefetched(3, "first");
     const entries = used === "changed" ? [entry(1), entry(2), { ...entry(3), outputId: sha(body(99)) }] : used.map(entry);
     expect(p.describes(entries)).toBe(want);
   });
