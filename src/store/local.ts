@@ -7,7 +7,7 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
-import { closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
@@ -36,11 +36,6 @@ export class LocalStore implements Cache {
 
   constructor(opts: LocalStoreOptions) {
     this.layout = new Layout(opts.dir);
-  }
-
-  /** True before the first action record was ever written here (a fresh runner). */
-  isEmpty(): boolean {
-    return !existsSync(`${this.layout.root}/a`);
   }
 
   /** The action's record, or undefined when absent or unreadable. */
