@@ -1,5 +1,5 @@
 /**
- * Classification of S3 failures, from the SDK and from the native reader
+ * Classification of S3 failures, from the SDK and from native requests (native.ts)
  * alike (both carry a name or code and an HTTP status). No SDK import here:
  * the read path uses it before the SDK is loaded.
  */

@@ -6,7 +6,7 @@
  *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
  *
  * A miss is undefined; any other failure throws with the subsystem, the key
- * and the SDK error as cause.
+ * and the failed request's error as cause.
  */
 import type { BucketIO } from "../s3/io.ts";
 import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/errors.ts";
@@ -17,7 +17,7 @@ import {
 
 export * from "./remote-layout.ts";
 
-/** Attempts per read, counting the first (the SDK retries inside each). */
+/** Attempts per read, counting the first (requests are not retried below this). */
 const READ_ATTEMPTS = 3;
 
 export interface RemoteStoreOptions {
