@@ -10,6 +10,7 @@
  * passes a provider (the SDK client's caches and refreshes them); a new
  * signing client is made whenever they change.
  */
+import { isNotFound } from "./errors.ts";
 
 /** Reads one key: its bytes, undefined when the key does not exist; throws on any failure. */
 export type KeyReader = (key: string) => Promise<Uint8Array | undefined>;
@@ -85,8 +86,7 @@ export function nativeIO(opts: NativeOptions): { read: KeyReader; write: KeyWrit
       const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) });
       if (res.status === 200) return await res.bytes();
       const err = await failure(res);
-      // A missing key is a miss; a missing bucket is a failure worth reporting.
-      if (res.status === 404 && err.code !== "NoSuchBucket") return undefined;
+      if (isNotFound(err)) return undefined; // a missing key; a missing bucket is a failure
       throw err;
     },
     async write(key, body, o = {}) {
