@@ -78,8 +78,8 @@ one object), manifest/, pack/ and manifest-index/.
 
 Fresh runners: each build that ends with the go command's close leaves a
 manifest of the entries it used. The next runner of the same build finds it
-by its first gets and prefetches every entry in parallel: the small outputs in one request (the manifest's pack),
-the large ones 32 at a time.
+by its first gets and prefetches every entry in parallel: the small outputs
+in one request (the manifest's pack), the large ones 32 at a time.
 
 Credentials come from the AWS SDK's default chain; none are taken on the
 command line.

@@ -77,15 +77,16 @@ export function encodePack(parts: PackPart[]): Uint8Array {
 
 /** Output ID -> bytes (views into `bytes`, unverified). Undefined when malformed. */
 export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefined {
+  const ascii = new TextDecoder("latin1");
   const firstNl = bytes.indexOf(10);
-  const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(new TextDecoder().decode(bytes.subarray(0, firstNl))) : null;
+  const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(ascii.decode(bytes.subarray(0, firstNl))) : null;
   if (!m) return undefined;
   const n = Number(m[1]);
   const lines: Array<[string, number]> = [];
   let at = firstNl + 1;
   for (let i = 0; i < n; i++) {
     const nl = bytes.indexOf(10, at);
-    const e = nl > at ? /^([0-9a-f]{64}) (\d{1,9})$/.exec(new TextDecoder().decode(bytes.subarray(at, nl))) : null;
+    const e = nl > at ? /^([0-9a-f]{64}) (\d{1,9})$/.exec(ascii.decode(bytes.subarray(at, nl))) : null;
     if (!e) return undefined;
     lines.push([e[1]!, Number(e[2])]);
     at = nl + 1;
