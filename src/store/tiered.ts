@@ -163,7 +163,7 @@ export class TieredCache implements Cache {
     prefetched: (session: number, actionId: string, bytes: number) => {
       this.counters.prefetched++;
       this.counters.prefetchBytes += bytes;
-      this.sessionById(session)?.prefetched.set(actionId, bytes);
+      if (this.sessionById(session)?.notePrefetched(actionId, bytes)) this.counters.prefetchHits++;
     },
     fatal: (kind: string, message: string) => {
       this.counters.errors++;

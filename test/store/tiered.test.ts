@@ -22,6 +22,7 @@ function setup(outcome: (actionId: string) => FetchOutcome | Promise<FetchOutcom
     events: undefined as unknown,
     fetch: async (id: string) => { calls.push(id); return outcome(id); },
     upload: (job: { actionId: string }) => void uploads.push(job.actionId),
+    endSession: async () => ({}),
     terminate() {},
   } as unknown as RemoteTier;
   const journal = opts.readOnly ? undefined : new Journal(`${dir}/journal`);
@@ -90,6 +91,24 @@ describe("TieredCache", () => {
     const ro = setup(() => ({ miss: "no-action" }), { readOnly: true });
     put(ro, "r");
     expect(ro.uploads).toEqual([]);
+  });
+
+  test.each([
+    ["before the get", true],
+    ["after the get found the installed file", false],
+  ])("prefetch's report arriving %s counts one prefetch hit and no waste", async (_when, reportFirst) => {
+    const t = setup(() => ({ miss: "no-action" }));
+    const session = t.cache.openSession();
+    const body = new TextEncoder().encode("prefetched");
+    const sink = t.local.put({ actionId: hex("pf"), outputId: hex(body), size: body.length }); // what prefetch installs
+    sink.write(body);
+    sink.commit();
+    if (reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length);
+    expect(await t.cache.get(hex("pf"), session)).toBeDefined();
+    if (!reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length);
+    await t.cache.closeSession(session, false);
+    expect(t.cache.counters.prefetchHits).toBe(1);
+    expect(t.cache.counters.prefetchWastedBytes).toBe(0);
   });
 
   test("close waits for pending uploads up to the bound and keeps the rest journaled", async () => {
