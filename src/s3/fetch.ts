@@ -25,19 +25,24 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 /** Installs an entry whose record is known (from a record or a manifest); fetches the output unless present. */
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
   const present = statSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
-  let size: number;
-  let bytes = 0;
   if (present) {
-    size = present.size; // verified when it was written
-  } else {
-    const body = inline ?? (await remote.getObject(e.outputId));
-    if (!body) return { miss: "no-output", detail: e.outputId };
-    const digest = sha256(body);
-    if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
-    local.putObjectBytes(e.outputId, body);
-    size = body.length;
-    bytes = body.length;
+    local.putAction(e.actionId, { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }); // verified when it was written
+    return { hit: { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }, bytes: 0 };
   }
-  local.putAction(e.actionId, { outputId: e.outputId, size, timeNanos: e.timeNanos });
-  return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes };
+  const body = inline ?? (await remote.getObject(e.outputId));
+  if (!body) return { miss: "no-output", detail: e.outputId };
+  return installVerified(local, e, body);
+}
+
+/**
+ * Installs `body` as the entry's output, then its action record, if and
+ * only if the body's SHA-256 is the output ID. Synchronous: the main thread
+ * uses it for the pack's entries.
+ */
+export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8Array): FetchOutcome {
+  const digest = sha256(body);
+  if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+  local.putObjectBytes(e.outputId, body);
+  local.putAction(e.actionId, { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos });
+  return { hit: { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos }, bytes: body.length };
 }

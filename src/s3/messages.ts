@@ -29,6 +29,9 @@ export type ToWorker =
 /** What a completed session leaves for the next build: its entries, filed under its first gets. */
 export interface SessionManifest { entries: ManifestEntry[]; firstGets: string[] }
 
+/** A manifest entry with its output's bytes as the pack holds them (not yet verified). */
+export interface PackedEntry { entry: ManifestEntry; bytes: Uint8Array }
+
 export type FetchOutcome =
   | { hit: { outputId: string; size: number; timeNanos: bigint }; bytes: number; prefetched?: boolean }
   | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string }
@@ -40,6 +43,7 @@ export type FromWorker =
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
   | { t: "prefetched"; session: number; actionId: string; bytes: number }
-  | { t: "packFound"; session: number; outputs: number; bytes: number }
+  /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
+  | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
   | { t: "fatal"; error: FailureInfo };

@@ -2,10 +2,13 @@
  * Per-session prefetch from manifests. The first few remote lookups of a
  * session also ask the manifest index for their action; the first manifest
  * found is fetched and every entry it lists that is not yet local is pulled
- * in, verified like any fault-in: small outputs from the manifest's pack
- * (one request), the others with bounded concurrency. A get for an entry
- * being prefetched waits for that fetch, and one for an entry still waiting
- * its turn starts it at once. Prefetch never fetches more than the manifest
+ * in, verified like any fault-in. Small outputs come in the manifest's
+ * pack (one request), which goes to the main thread: it installs each entry
+ * when the go command asks for it, at once, rather than waiting for this
+ * thread (busy with downloads) to get round to it. The others are downloaded
+ * with bounded concurrency. A get for an entry being downloaded waits for
+ * that download, and one for an entry still waiting its turn starts it at
+ * once. Prefetch never fetches more than the manifest
  * lists and stops when the session ends; entries gone from the bucket are
  * skipped (plain gets then miss as usual).
  */
@@ -14,15 +17,10 @@ import type { LocalStore } from "../store/local.ts";
 import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
 import { PACK_ENTRY_MAX } from "../store/remote.ts";
 import { install } from "./fetch.ts";
-import type { FetchOutcome, FromWorker } from "./messages.ts";
+import type { FetchOutcome, FromWorker, PackedEntry } from "./messages.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
 export const MANIFEST_PROBES = 8;
-/** Pack entries installed between two looks at finished downloads. */
-const PACK_SLICE = 32;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 export class SessionPrefetch {
   readonly inflight = new Map<string, Promise<FetchOutcome>>();
   manifestKey: string | undefined;
@@ -32,8 +30,6 @@ export class SessionPrefetch {
   private stopped = false;
   /** Entries to download, in manifest order, not started yet. */
   private readonly queue = new Map<string, ManifestEntry>();
-  /** Entries whose output is in the pack, in manifest order, not installed yet. */
-  private readonly packed = new Map<string, { entry: ManifestEntry; bytes: Uint8Array }>();
 
   constructor(
     private readonly opts: { session: number; remote: RemoteStore; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
@@ -62,7 +58,6 @@ export class SessionPrefetch {
   stop(): void {
     this.stopped = true;
     this.queue.clear();
-    this.packed.clear();
   }
 
   /**
@@ -73,11 +68,6 @@ export class SessionPrefetch {
   demand(actionId: string): Promise<FetchOutcome> | undefined {
     const running = this.inflight.get(actionId);
     if (running) return running;
-    const packed = this.packed.get(actionId);
-    if (packed) {
-      this.packed.delete(actionId);
-      return this.fetch(packed.entry, packed.bytes);
-    }
     const queued = this.queue.get(actionId);
     if (!queued) return undefined;
     this.queue.delete(actionId);
@@ -100,30 +90,21 @@ export class SessionPrefetch {
     // entry is downloaded on its own.
     const parts = await this.opts.remote.getPack(key).catch(() => undefined);
     if (this.stopped) return;
-    if (parts) {
-      let bytes = 0;
-      for (const b of parts.values()) bytes += b.length;
-      this.opts.post({ t: "packFound", session: this.opts.session, outputs: parts.size, bytes });
-    }
+    const packed: PackedEntry[] = [];
+    let packedBytes = 0;
     for (const e of entries) {
-      if (this.inflight.has(e.actionId) || this.queue.has(e.actionId) || this.packed.has(e.actionId)) continue;
+      if (this.inflight.has(e.actionId) || this.queue.has(e.actionId)) continue;
       if (existsSync(this.opts.local.layout.actionPath(e.actionId))) continue;
       const bytes = e.size <= PACK_ENTRY_MAX ? parts?.get(e.outputId) : undefined;
-      if (bytes?.length === e.size) this.packed.set(e.actionId, { entry: e, bytes });
-      else this.queue.set(e.actionId, e);
+      if (bytes?.length !== e.size) this.queue.set(e.actionId, e);
+      else {
+        packed.push({ entry: e, bytes });
+        packedBytes += e.size;
+      }
     }
-    // Downloads start now; the pack's entries are installed meanwhile, in
-    // manifest order (roughly the go command's), a slice at a time so that
-    // finished downloads are installed in between rather than after all.
+    if (parts) this.opts.post({ t: "packFound", session: this.opts.session, entries: packed, bytes: packedBytes });
     const workers = Math.min(this.opts.concurrency, this.queue.size);
     for (let i = 0; i < workers; i++) void this.work();
-    let n = 0;
-    for (const [actionId, p] of this.packed) {
-      if (this.stopped) return;
-      this.packed.delete(actionId);
-      void this.fetch(p.entry, p.bytes);
-      if (++n % PACK_SLICE === 0) await nextTurn();
-    }
   }
 
   private async work(): Promise<void> {
@@ -135,10 +116,10 @@ export class SessionPrefetch {
     }
   }
 
-  /** Installs one entry, from `inline` bytes (the pack's) when given, else downloaded; verified either way. */
-  private fetch(e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
+  /** Downloads and installs one entry, verified. */
+  private fetch(e: ManifestEntry): Promise<FetchOutcome> {
     const { local, remote, session, post } = this.opts;
-    const p = install(remote, local, e, inline)
+    const p = install(remote, local, e)
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
         if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });

@@ -3,14 +3,14 @@
  * use (a warm local build never pays for it) and every call is a message:
  * the protocol loop never waits on the network for a write.
  */
-import type { FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
+import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import type { UploadJob } from "../store/journal.ts";
 
 export interface RemoteTierEvents {
   uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
   manifestFound(session: number, key: string, entries: number): void;
-  packFound(session: number, outputs: number, bytes: number): void;
+  packFound(session: number, entries: PackedEntry[], bytes: number): void;
   prefetched(session: number, actionId: string, bytes: number): void;
   fatal(kind: string, message: string): void;
 }
@@ -82,7 +82,7 @@ export class RemoteTier {
       case "uploaded": return this.events.uploaded(msg.actionId, msg.outcome, msg.bytes);
       case "uploadFailed": return this.events.uploadFailed(msg.actionId, msg.error.kind, msg.error.message, msg.retryInMs);
       case "manifestFound": return this.events.manifestFound(msg.session, msg.key, msg.entries);
-      case "packFound": return this.events.packFound(msg.session, msg.outputs, msg.bytes);
+      case "packFound": return this.events.packFound(msg.session, msg.entries, msg.bytes);
       case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes);
       case "sessionDone": {
         const resolve = this.ending.get(msg.session);

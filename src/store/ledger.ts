@@ -4,6 +4,7 @@
  * used (hits and puts), and what prefetch brought in for it.
  */
 import type { ManifestEntry } from "./remote.ts";
+import type { PackedEntry } from "../s3/messages.ts";
 import type { SessionHandle } from "./store.ts";
 
 /** How many of a session's first gets index its manifest. */
@@ -17,6 +18,8 @@ export class SessionLedger implements SessionHandle {
   readonly used = new Map<string, ManifestEntry>();
   /** Prefetched for this session and not yet asked for: action ID -> bytes. */
   readonly prefetched = new Map<string, number>();
+  /** The manifest pack's entries not installed yet (unverified bytes), by action ID. */
+  readonly packed = new Map<string, PackedEntry>();
   /** Puts of this session whose upload is not done. */
   readonly uploading = new Set<string>();
   /** The manifest this session prefetched from. */
@@ -28,6 +31,12 @@ export class SessionLedger implements SessionHandle {
 
   noteUse(actionId: string, e: { outputId: string; size: number; timeNanos: bigint }): void {
     this.used.set(actionId, { actionId, outputId: e.outputId, size: e.size, timeNanos: e.timeNanos });
+    this.packed.delete(actionId); // got some other way (before the pack came): not waste
+  }
+
+  /** Keeps a pack entry for its get, unless the session already has that action. */
+  notePacked(p: PackedEntry): void {
+    if (!this.used.has(p.entry.actionId)) this.packed.set(p.entry.actionId, p);
   }
 
   /**
@@ -45,10 +54,18 @@ export class SessionLedger implements SessionHandle {
     return this.prefetched.delete(actionId);
   }
 
-  /** Bytes prefetched and never asked for. */
+  /** The pack's entry for this action, taken out (it is installed at most once). */
+  takePacked(actionId: string): PackedEntry | undefined {
+    const p = this.packed.get(actionId);
+    if (p) this.packed.delete(actionId);
+    return p;
+  }
+
+  /** Bytes prefetched (installed, or brought in a pack) and never asked for. */
   wastedBytes(): number {
     let n = 0;
     for (const b of this.prefetched.values()) n += b;
+    for (const p of this.packed.values()) n += p.bytes.length;
     return n;
   }
 }

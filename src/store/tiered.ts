@@ -1,8 +1,9 @@
 /**
  * Local first, S3 behind it.
  *
- * get: a local hit is answered at once. A local miss asks the bucket (via
- * the worker); concurrent gets of one action share one fetch; a remote miss
+ * get: a local hit is answered at once. A local miss is installed from the
+ * session's manifest pack when the pack holds it (verified, here, at once);
+ * otherwise it asks the bucket (via the worker); concurrent gets of one action share one fetch; a remote miss
  * is remembered for the life of the process; any remote failure is a miss
  * plus one warning per kind of failure, and repeated failures pause remote
  * reads for a while (backing off) so a dead bucket costs a build nothing.
@@ -16,6 +17,9 @@ import type { LocalStore } from "./local.ts";
 import type { Journal } from "./journal.ts";
 import { UploadQueue } from "./uploads.ts";
 import type { RemoteTier } from "../s3/remote-tier.ts";
+import type { PackedEntry } from "../s3/messages.ts";
+import { installVerified } from "../s3/fetch.ts";
+import { describeError } from "../log.ts";
 import type { Logger } from "../log.ts";
 
 /** Consecutive remote read failures before remote reads pause. */
@@ -99,6 +103,12 @@ export class TieredCache implements Cache {
       s.noteUse(actionId, hit);
       return hit;
     }
+    const packed = s.takePacked(actionId);
+    const installed = packed && this.installPacked(packed);
+    if (installed) {
+      s.noteUse(actionId, installed);
+      return installed;
+    }
     if (this.remoteMisses.has(actionId) || Date.now() < this.readsPausedUntil) return undefined;
     let p = this.inflight.get(actionId);
     if (!p) {
@@ -156,9 +166,11 @@ export class TieredCache implements Cache {
       if (s) s.manifestKey = key;
       this.opts.log.info(`prefetching from manifest ${key} (${entries} entries)`);
     },
-    packFound: (_session: number, outputs: number, bytes: number) => {
+    packFound: (session: number, entries: PackedEntry[], bytes: number) => {
       this.counters.prefetchPacks++;
-      this.opts.log.info(`manifest pack: ${outputs} small outputs (${bytes} bytes) in one request`);
+      const s = this.sessionById(session);
+      if (s) for (const p of entries) s.notePacked(p);
+      this.opts.log.info(`manifest pack: ${entries.length} small outputs (${bytes} bytes) in one request`);
     },
     prefetched: (session: number, actionId: string, bytes: number) => {
       this.counters.prefetched++;
@@ -170,6 +182,27 @@ export class TieredCache implements Cache {
       this.warnOnce(`fatal:${kind}`, message);
     },
   };
+
+  /** Installs a pack entry if its bytes verify; undefined (and the caller asks the bucket) if not. */
+  private installPacked(p: PackedEntry): Entry | undefined {
+    const { actionId } = p.entry;
+    let outcome;
+    try {
+      outcome = installVerified(this.opts.local, p.entry, p.bytes);
+    } catch (err) {
+      this.warnOnce("pack-install", `[local] install action ${actionId} from the manifest pack: ${describeError(err)}`);
+      return undefined;
+    }
+    if ("hit" in outcome) {
+      this.counters.prefetched++;
+      this.counters.prefetchBytes += outcome.bytes;
+      this.counters.prefetchHits++;
+      return { ...outcome.hit, diskPath: this.opts.local.layout.objectPath(outcome.hit.outputId) };
+    }
+    this.counters.corrupt++;
+    this.opts.log.warn(`[s3] not serving action ${actionId} from the manifest pack: ${"detail" in outcome ? outcome.detail : "unverified"}; fetching it on its own`);
+    return undefined;
+  }
 
   private async fault(actionId: string, s: SessionLedger): Promise<Entry | undefined> {
     const outcome = await this.opts.remote.fetch(actionId, s.id);

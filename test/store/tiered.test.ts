@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { LocalStore } from "../../src/store/local.ts";
 import { Journal } from "../../src/store/journal.ts";
 import { TieredCache } from "../../src/store/tiered.ts";
+import type { Entry } from "../../src/store/store.ts";
 import type { RemoteTier } from "../../src/s3/remote-tier.ts";
 import type { FetchOutcome } from "../../src/s3/messages.ts";
 import { createLogger } from "../../src/log.ts";
@@ -109,6 +110,35 @@ describe("TieredCache", () => {
     await t.cache.closeSession(session, false);
     expect(t.cache.counters.prefetchHits).toBe(1);
     expect(t.cache.counters.prefetchWastedBytes).toBe(0);
+  });
+
+  test("a get for a pack entry is installed from the pack at once, verified, with no remote fetch; unused ones count as waste", async () => {
+    const t = setup(() => ({ miss: "no-action" }));
+    const session = t.cache.openSession();
+    const bodies = ["one", "two"].map((b) => new TextEncoder().encode(b));
+    const packed = bodies.map((b, i) => ({ entry: { actionId: hex(`pack ${i}`), outputId: hex(b), size: b.length, timeNanos: 5n }, bytes: b }));
+    t.cache.events.packFound(session.id, packed, 6);
+    const got = t.cache.get(hex("pack 0"), session);
+    expect(got instanceof Promise).toBe(false); // answered synchronously
+    expect((got as Entry).outputId).toBe(hex(bodies[0]!));
+    expect(await Bun.file((got as Entry).diskPath).text()).toBe("one");
+    expect(t.local.get(hex("pack 0"))?.outputId).toBe(hex(bodies[0]!));
+    expect(t.calls).toEqual([]);
+    await t.cache.closeSession(session, false);
+    expect(t.cache.counters.prefetchHits).toBe(1);
+    expect(t.cache.counters.prefetchWastedBytes).toBe(3); // "two" came in the pack and was never asked for
+  });
+
+  test("a pack entry whose bytes do not match its output ID is never installed: counted, logged, fetched on its own", async () => {
+    const t = setup(() => ({ miss: "no-action" }));
+    const session = t.cache.openSession();
+    const entry = { actionId: hex("bad"), outputId: hex("good bytes"), size: 9, timeNanos: 5n };
+    t.cache.events.packFound(session.id, [{ entry, bytes: new TextEncoder().encode("bad bytes") }], 9);
+    expect(await t.cache.get(hex("bad"), session)).toBeUndefined();
+    expect(t.local.get(hex("bad"))).toBeUndefined();
+    expect(t.calls).toEqual([hex("bad")]);
+    expect(t.cache.counters.corrupt).toBe(1);
+    expect(t.warnings.join("")).toContain("from the manifest pack");
   });
 
   test("close waits for pending uploads up to the bound and keeps the rest journaled", async () => {
