@@ -8,6 +8,7 @@ import { Journal } from "../store/journal.ts";
 import { TieredCache } from "../store/tiered.ts";
 import { RemoteTier } from "../s3/remote-tier.ts";
 import { join } from "node:path";
+import { existsSync } from "node:fs";
 
 /** Remote requests in flight for one session's manifest prefetch. */
 const PREFETCH_CONCURRENCY = 32;
@@ -15,6 +16,8 @@ const PREFETCH_CONCURRENCY = 32;
 export interface Wired {
   cache: Cache;
   local: LocalStore;
+  /** The S3 worker's handle, with a bucket. */
+  remote?: RemoteTier;
   /** Work that must not delay the capability message (resuming journaled uploads). */
   afterStart(): void;
 }
@@ -40,5 +43,14 @@ export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired 
   const tiered = new TieredCache({ local, remote, journal, minUploadSize: config.minUploadSize, uploadTimeoutMs: config.uploadTimeoutMs, log });
   metrics.register("remote", () => ({ ...tiered.counters }));
   metrics.register("remote", () => ({ ...tiered.uploads.counters }), ["uploadQueue"]);
-  return { cache: tiered, local, afterStart: () => void tiered.resumeOrphans() };
+  return {
+    cache: tiered,
+    local,
+    remote,
+    afterStart: () => {
+      // No action record yet (a fresh runner): every get goes to the bucket.
+      if (!existsSync(join(local.layout.root, "a"))) remote.start();
+      tiered.resumeOrphans();
+    },
+  };
 }

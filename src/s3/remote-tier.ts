@@ -59,7 +59,17 @@ export class RemoteTier {
     this.ending.clear();
   }
 
-  private send(msg: ToWorker): void {
+  /** True once the worker has been started (and not terminated). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  /**
+   * Starts the worker now rather than on first use: for a cache that is
+   * sure to miss locally (an empty directory), so that the first get does
+   * not wait for the worker to load.
+   */
+  start(): Worker {
     if (!this.worker) {
       this.worker = new Worker(workerSpecifier());
       this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
@@ -69,7 +79,11 @@ export class RemoteTier {
       };
       this.worker.postMessage({ t: "init", config: this.config } satisfies ToWorker);
     }
-    this.worker.postMessage(msg);
+    return this.worker;
+  }
+
+  private send(msg: ToWorker): void {
+    this.start().postMessage(msg);
   }
 
   private receive(msg: FromWorker): void {
