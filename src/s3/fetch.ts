@@ -3,7 +3,8 @@
  * trip where possible: our `ax` record (which carries small outputs inline)
  * and the tailscale-compatible `action` record are asked for at once; a
  * large output follows immediately. Nothing is installed unless its SHA-256
- * equals its output ID. Runs in the S3 worker.
+ * equals its output ID. Runs in the S3 worker; installs objects only (the
+ * main thread holds the action records).
  */
 import { statSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
@@ -26,7 +27,7 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
   const present = statSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
   if (present) {
-    local.putAction(e.actionId, { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }); // verified when it was written
+    // Verified when it was written.
     return { hit: { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }, bytes: 0 };
   }
   const body = inline ?? (await remote.getObject(e.outputId));
@@ -35,14 +36,14 @@ export async function install(remote: RemoteStore, local: LocalStore, e: Manifes
 }
 
 /**
- * Installs `body` as the entry's output, then its action record, if and
- * only if the body's SHA-256 is the output ID. Synchronous: the main thread
- * uses it for the pack's entries.
+ * Installs `body` as the entry's output if and only if its SHA-256 is the
+ * output ID. The action record is the main thread's to keep (see
+ * deferred-actions.ts): the outcome carries it. Synchronous: the main
+ * thread uses it for the pack's entries.
  */
 export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8Array): FetchOutcome {
   const digest = sha256(body);
   if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
   local.putObjectBytes(e.outputId, body);
-  local.putAction(e.actionId, { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos });
   return { hit: { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos }, bytes: body.length };
 }

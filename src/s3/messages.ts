@@ -42,7 +42,7 @@ export type FromWorker =
   | { t: "uploaded"; actionId: string; outcome: "written" | "exists" | "gone"; bytes: number }
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
-  | { t: "prefetched"; session: number; actionId: string; bytes: number }
+  | { t: "prefetched"; session: number; actionId: string; bytes: number; record: { outputId: string; size: number; timeNanos: bigint } }
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }

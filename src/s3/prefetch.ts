@@ -122,7 +122,7 @@ export class SessionPrefetch {
     const p = install(remote, local, e)
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
-        if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes });
+        if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes, record: outcome.hit });
         return outcome;
       });
     this.inflight.set(e.actionId, p);

@@ -11,7 +11,8 @@ export interface RemoteTierEvents {
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
   manifestFound(session: number, key: string, entries: number): void;
   packFound(session: number, entries: PackedEntry[], bytes: number): void;
-  prefetched(session: number, actionId: string, bytes: number): void;
+  /** `record`: the installed entry's action record, which the main thread keeps (the worker writes objects only). */
+  prefetched(session: number, actionId: string, bytes: number, record: { outputId: string; size: number; timeNanos: bigint }): void;
   fatal(kind: string, message: string): void;
 }
 
@@ -97,7 +98,7 @@ export class RemoteTier {
       case "uploadFailed": return this.events.uploadFailed(msg.actionId, msg.error.kind, msg.error.message, msg.retryInMs);
       case "manifestFound": return this.events.manifestFound(msg.session, msg.key, msg.entries);
       case "packFound": return this.events.packFound(msg.session, msg.entries, msg.bytes);
-      case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes);
+      case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes, msg.record);
       case "sessionDone": {
         const resolve = this.ending.get(msg.session);
         this.ending.delete(msg.session);

@@ -39,16 +39,6 @@ export class SessionLedger implements SessionHandle {
     if (!this.used.has(p.entry.actionId)) this.packed.set(p.entry.actionId, p);
   }
 
-  /**
-   * Records what prefetch installed; true when the session has already used
-   * it (its get found the installed file before this report arrived).
-   */
-  notePrefetched(actionId: string, bytes: number): boolean {
-    if (this.used.has(actionId)) return true;
-    this.prefetched.set(actionId, bytes);
-    return false;
-  }
-
   /** True when this get was answered by prefetch (counted once). */
   takePrefetched(actionId: string): boolean {
     return this.prefetched.delete(actionId);

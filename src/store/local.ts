@@ -12,6 +12,7 @@ import { dirname } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
 import { nowNanos } from "../protocol/messages.ts";
+import { DeferredActions } from "./deferred-actions.ts";
 
 /** Objects used less recently than this get their mtime refreshed, which is what trimming orders by. */
 export const TOUCH_AFTER_MS = 10 * 60 * 1000;
@@ -33,13 +34,18 @@ const recordBuf = Buffer.allocUnsafe(128);
 export class LocalStore implements Cache {
   readonly layout: Layout;
   readonly counters: LocalCounters = { corrupt: 0 };
+  /** Records of installed (not put) entries, written off this thread; see deferred-actions.ts. */
+  readonly deferred: DeferredActions;
 
   constructor(opts: LocalStoreOptions) {
     this.layout = new Layout(opts.dir);
+    this.deferred = new DeferredActions((id) => this.layout.actionPath(id));
   }
 
   /** The action's record, or undefined when absent or unreadable. */
   getAction(actionId: string): ActionRecord | undefined {
+    const deferred = this.deferred.get(actionId);
+    if (deferred) return deferred;
     // One small read into a shared buffer: this runs once per get, and a
     // whole-file read allocates far more than a record needs.
     let n: number;
@@ -89,6 +95,7 @@ export class LocalStore implements Cache {
 
   /** Writes an action record atomically. */
   putAction(actionId: string, record: ActionRecord): void {
+    this.deferred.supersede(actionId, record);
     writeAtomic(this.layout.actionPath(actionId), encodeRecord(record.outputId, record.size, record.timeNanos));
   }
 
@@ -99,7 +106,10 @@ export class LocalStore implements Cache {
     return path;
   }
 
-  async close(): Promise<void> {}
+  /** Writes the held records of installed entries (see deferred-actions.ts). */
+  async close(): Promise<void> {
+    await this.deferred.flush();
+  }
 }
 
 let umask: number | undefined;

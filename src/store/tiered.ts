@@ -11,7 +11,7 @@
  * worker. close: waits for uploads up to the bound, leaves the rest in the
  * journal for the next process.
  */
-import type { Cache, Entry, PutRequest, PutSink, SessionHandle } from "./store.ts";
+import type { ActionRecord, Cache, Entry, PutRequest, PutSink, SessionHandle } from "./store.ts";
 import { SessionLedger } from "./ledger.ts";
 import type { LocalStore } from "./local.ts";
 import type { Journal } from "./journal.ts";
@@ -92,6 +92,7 @@ export class TieredCache implements Cache {
       this.opts.log.info(`wrote manifest ${done.manifestKey} (${s.used.size} entries)`);
     }
     if (done.error) this.warnOnce(`manifest:${done.error.kind}`, `${done.error.message} (the next build will not prefetch)`);
+    await this.opts.local.deferred.flush(); // the go command has its close reply: it no longer waits on us
   }
 
   get(actionId: string, handle?: SessionHandle): Entry | undefined | Promise<Entry | undefined> {
@@ -153,6 +154,9 @@ export class TieredCache implements Cache {
 
   async close(): Promise<void> {
     await this.uploads.close();
+    await this.opts.local.close();
+    const { deferred } = this.opts.local;
+    if (deferred.failures > 0) this.opts.log.warn(`${deferred.failures} action records of installed entries were not written (later builds look them up remotely): ${describeError(deferred.lastError)}`);
     this.opts.remote.terminate();
   }
 
@@ -172,10 +176,15 @@ export class TieredCache implements Cache {
       if (s) for (const p of entries) s.notePacked(p);
       this.opts.log.info(`manifest pack: ${entries.length} small outputs (${bytes} bytes) in one request`);
     },
-    prefetched: (session: number, actionId: string, bytes: number) => {
+    prefetched: (session: number, actionId: string, bytes: number, record: ActionRecord) => {
       this.counters.prefetched++;
       this.counters.prefetchBytes += bytes;
-      if (this.sessionById(session)?.notePrefetched(actionId, bytes)) this.counters.prefetchHits++;
+      const s = this.sessionById(session);
+      // Used already: its get came first and was answered (and counted) from this
+      // prefetch; the record is held, or after a put newer on disk.
+      if (s?.used.has(actionId)) return;
+      this.opts.local.deferred.put(actionId, record);
+      s?.prefetched.set(actionId, bytes);
     },
     fatal: (kind: string, message: string) => {
       this.counters.errors++;
@@ -194,6 +203,7 @@ export class TieredCache implements Cache {
       return undefined;
     }
     if ("hit" in outcome) {
+      this.opts.local.deferred.put(actionId, outcome.hit);
       this.counters.prefetched++;
       this.counters.prefetchBytes += outcome.bytes;
       this.counters.prefetchHits++;
@@ -207,6 +217,7 @@ export class TieredCache implements Cache {
   private async fault(actionId: string, s: SessionLedger): Promise<Entry | undefined> {
     const outcome = await this.opts.remote.fetch(actionId, s.id);
     if ("hit" in outcome) {
+      this.opts.local.deferred.put(actionId, outcome.hit);
       this.readFailures = 0;
       this.counters.hits++;
       const listed = s.takePrefetched(actionId);

@@ -51,12 +51,16 @@ describe("SessionPrefetch", () => {
     expect(local.get(entry(1).actionId)).toBeUndefined();
   });
 
-  test("an entry the pack lacks is downloaded and installed here", async () => {
+  test("an entry the pack lacks is downloaded: its object installed here, its record reported to the main thread", async () => {
     const { calls, posted, local, packed } = await prefetched(5, "first", 3);
     expect(calls.filter((c) => c === "object")).toEqual(["object"]);
     expect(packed.length).toBe(4);
-    expect(posted.filter((m) => m.t === "prefetched").length).toBe(1);
-    expect(local.get(entry(3).actionId)?.outputId).toBe(entry(3).outputId);
+    const reports = posted.filter((m) => m.t === "prefetched");
+    expect(reports.length).toBe(1);
+    const { outputId, size, timeNanos } = entry(3);
+    expect(reports[0]).toMatchObject({ actionId: entry(3).actionId, record: { outputId, size, timeNanos } });
+    expect(await Bun.file(local.layout.objectPath(outputId)).bytes()).toEqual(body(3));
+    expect(local.getAction(entry(3).actionId)).toBeUndefined(); // the main thread holds and writes records
   });
 
   test("a lookup that finds no manifest starts nothing", async () => {

@@ -95,21 +95,23 @@ describe("TieredCache", () => {
   });
 
   test.each([
-    ["before the get", true],
-    ["after the get found the installed file", false],
+    ["before the get: the get is a local hit on the record it carried", true],
+    ["after the get (which the worker answered from the same prefetch)", false],
   ])("prefetch's report arriving %s counts one prefetch hit and no waste", async (_when, reportFirst) => {
-    const t = setup(() => ({ miss: "no-action" }));
-    const session = t.cache.openSession();
     const body = new TextEncoder().encode("prefetched");
-    const sink = t.local.put({ actionId: hex("pf"), outputId: hex(body), size: body.length }); // what prefetch installs
-    sink.write(body);
-    sink.commit();
-    if (reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length);
-    expect(await t.cache.get(hex("pf"), session)).toBeDefined();
-    if (!reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length);
+    const record = { outputId: hex(body), size: body.length, timeNanos: 7n };
+    const t = setup(() => ({ hit: record, bytes: body.length, prefetched: true }));
+    const session = t.cache.openSession();
+    t.local.putObjectBytes(record.outputId, body); // the worker installs the object only
+    if (reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length, record);
+    const got = t.cache.get(hex("pf"), session);
+    expect(got instanceof Promise).toBe(!reportFirst);
+    expect((await got)?.outputId).toBe(record.outputId);
+    if (!reportFirst) t.cache.events.prefetched(session.id, hex("pf"), body.length, record);
     await t.cache.closeSession(session, false);
     expect(t.cache.counters.prefetchHits).toBe(1);
     expect(t.cache.counters.prefetchWastedBytes).toBe(0);
+    expect(t.local.getAction(hex("pf"))).toEqual(record);
   });
 
   test("a get for a pack entry is installed from the pack at once, verified, with no remote fetch; unused ones count as waste", async () => {
