@@ -7,14 +7,16 @@
  * - fresh runners (empty cache dir) on the warm bucket: at loopback speed, and behind a
  *   proxy adding 25 ms per request, with and without session manifests;
  * - warm builds through `serve` + `connect` vs direct mode vs native GOCACHE.
- * The S3 server is the tests' versitygw (scripts/install-s3-server.sh).
+ * The S3 server is the tests' versitygw (scripts/install-s3-server.sh). Its data
+ * and the go command's work files live apart from the measured cache
+ * directories (see churnRoot in lib.ts).
  */
 import { existsSync } from "node:fs";
 import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { startS3Server, s3Client, type S3Server } from "../test/support/s3server.ts";
 import { startLatencyProxy } from "../test/support/latency-proxy.ts";
 import { freePort } from "../test/support/net.ts";
-import { cleanup, fmtMs, fmtRatio, goBinary, goEnv, median, run, runOk, tempDir } from "./lib.ts";
+import { churnRoot, cleanup, fmtMs, fmtRatio, goBinary, goEnv, median, run, runOk, tempDir } from "./lib.ts";
 import { summaryTable, type SummaryRow } from "./table.ts";
 
 const BIN = new URL("../dist/go-cache-plugin", import.meta.url).pathname;
@@ -37,7 +39,7 @@ async function deleteKeys(s3: S3Server, bucket: string, prefix: string): Promise
 
 async function main(): Promise<void> {
   const rows: SummaryRow[] = [];
-  const s3 = await startS3Server();
+  const s3 = await startS3Server({ parentDir: churnRoot });
   const slow = startLatencyProxy({ hostname: "127.0.0.1", port: s3.port }, 25);
   const bucket = "bench";
   await s3.createBucket(bucket);

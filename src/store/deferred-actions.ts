@@ -10,10 +10,11 @@
  * from memory; `flush` writes the records after the session's close reply
  * (the go command has stopped waiting by then).
  *
- * Contract: `get` answers held records; a synchronous write of a newer
- * record for the same action (a put) drops the held one (`supersede`); a
- * record lost to a crash before `flush` costs a later process a remote
- * lookup, never a wrong answer (objects are verified and content-addressed).
+ * Contract: `get` answers held records; the newest record of an action
+ * wins: a put's synchronous write drops the held one, or re-holds its own
+ * when a flush may be writing the old one (`supersede`); a record lost to a
+ * crash before `flush` costs a later process a remote lookup, never a wrong
+ * answer (objects are verified and content-addressed).
  */
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";

@@ -57,18 +57,19 @@ export interface S3Server {
 }
 
 /**
- * Start a versitygw server on a fresh port with an empty temporary data directory,
+ * Start a versitygw server on a fresh port with an empty temporary data directory
+ * (under `parentDir`, default the system's temporary directory),
  * and resolve once it accepts HTTP requests. Throws if the binary is missing
  * (message says to run scripts/install-s3-server.sh) or if it is not ready
  * within 15 s (message includes the server's output).
  */
-export async function startS3Server(): Promise<S3Server> {
+export async function startS3Server(opts: { parentDir?: string } = {}): Promise<S3Server> {
   if (!existsSync(VERSITYGW_BIN)) {
     throw new Error(
       `S3 test server binary not found at ${VERSITYGW_BIN}; run scripts/install-s3-server.sh (needs Go) first`,
     );
   }
-  const dataDir = await mkdtemp(join(tmpdir(), "s3server-"));
+  const dataDir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "s3server-"));
   // The port is only reserved until we close the probe socket; if another process
   // grabs it before versitygw binds, the server dies at once and we try another.
   let lastError: unknown;
