@@ -92,7 +92,14 @@ export class TieredCache implements Cache {
       this.opts.log.info(`wrote manifest ${done.manifestKey} (${s.used.size} entries)`);
     }
     if (done.error) this.warnOnce(`manifest:${done.error.kind}`, `${done.error.message} (the next build will not prefetch)`);
-    await this.opts.local.deferred.flush(); // the go command has its close reply: it no longer waits on us
+    await this.flushRecords(); // the go command has its close reply: it no longer waits on us
+  }
+
+  /** Writes the held records of installed entries; a failure is one warning per process. */
+  private async flushRecords(): Promise<void> {
+    const { deferred } = this.opts.local;
+    await deferred.flush();
+    if (deferred.failures > 0) this.warnOnce("records", `[local] action records of installed entries not written (later builds look them up remotely): ${describeError(deferred.lastError)}`);
   }
 
   get(actionId: string, handle?: SessionHandle): Entry | undefined | Promise<Entry | undefined> {
@@ -154,9 +161,7 @@ export class TieredCache implements Cache {
 
   async close(): Promise<void> {
     await this.uploads.close();
-    await this.opts.local.close();
-    const { deferred } = this.opts.local;
-    if (deferred.failures > 0) this.opts.log.warn(`${deferred.failures} action records of installed entries were not written (later builds look them up remotely): ${describeError(deferred.lastError)}`);
+    await this.flushRecords();
     this.opts.remote.terminate();
   }
 

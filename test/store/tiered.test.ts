@@ -143,6 +143,20 @@ describe("TieredCache", () => {
     expect(t.warnings.join("")).toContain("from the manifest pack");
   });
 
+  test("records of installed entries are written when the session ends; one that cannot be is one warning, not a failure", async () => {
+    const t = setup(() => ({ miss: "no-action" }));
+    const session = t.cache.openSession();
+    const bodies = ["ok", "blocked"].map((b) => new TextEncoder().encode(b));
+    const ids = [hex("rec ok"), hex("rec blocked")];
+    t.cache.events.packFound(session.id, bodies.map((b, i) => ({ entry: { actionId: ids[i]!, outputId: hex(b), size: b.length, timeNanos: 3n }, bytes: b })), 9);
+    for (const id of ids) expect(t.cache.get(id, session)).toBeDefined();
+    expect(Bun.file(t.local.layout.actionPath(ids[0]!)).size).toBe(0); // held in memory during the session
+    await Bun.write(t.local.layout.actionPath(ids[1]!).replace(/\/[^/]+$/, ""), "a file where the shard directory goes");
+    await t.cache.closeSession(session, true);
+    expect(await Bun.file(t.local.layout.actionPath(ids[0]!)).text()).toStartWith(hex(bodies[0]!));
+    expect(t.warnings.filter((w) => w.includes("action records of installed entries not written")).length).toBe(1);
+  });
+
   test("close waits for pending uploads up to the bound and keeps the rest journaled", async () => {
     const t = setup(() => ({ miss: "no-action" }));
     const sink = t.cache.put({ actionId: hex("w"), outputId: hex(""), size: 0 });
