@@ -1,4 +1,4 @@
-/** TieredCache with a scripted remote tier (unit level; the real one is tested in test/e2e/s3.test.ts). */
+/** TieredCache and its remote reads (remote-reads.ts) with a scripted remote tier (unit level; the real one is tested in test/e2e/s3.test.ts). */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { LocalStore } from "../../src/store/local.ts";
