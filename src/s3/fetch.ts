@@ -6,12 +6,14 @@
  * equals its output ID. Runs in the S3 worker; installs objects only (the
  * main thread holds the action records).
  */
-import { statSync } from "node:fs";
-import type { LocalStore } from "../store/local.ts";
-import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
+import { closeSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { openTemp, type LocalStore } from "../store/local.ts";
+import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/remote.ts";
 import type { FetchOutcome } from "./messages.ts";
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+/** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
+const STREAM_OVER = PACK_ENTRY_MAX;
 
 export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionId: string): Promise<FetchOutcome> {
   const [ax, action] = await Promise.all([
@@ -30,9 +32,30 @@ export async function install(remote: RemoteStore, local: LocalStore, e: Manifes
     // Verified when it was written.
     return { hit: { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }, bytes: 0 };
   }
+  if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(remote, local, e);
   const body = inline ?? (await remote.getObject(e.outputId));
   if (!body) return { miss: "no-output", detail: e.outputId };
   return installVerified(local, e, body);
+}
+
+/** Streams the output into a temporary file beside its final name and publishes it only if its SHA-256 is the output ID. */
+async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry): Promise<FetchOutcome> {
+  const finalPath = local.layout.objectPath(e.outputId);
+  const tmp = openTemp(finalPath, 0o755); // the mode stays: the download truncates, it does not recreate
+  closeSync(tmp.fd);
+  let published = false;
+  try {
+    const size = await remote.getObjectToFile(e.outputId, tmp.path);
+    if (size === undefined) return { miss: "no-output", detail: e.outputId };
+    // Mapped, not read: the bytes are in the page cache already.
+    const digest = sha256(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0));
+    if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+    renameSync(tmp.path, finalPath);
+    published = true;
+    return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size };
+  } finally {
+    if (!published) try { unlinkSync(tmp.path); } catch { /* never written */ }
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Options } from "./client.ts";
 import { isNotFound } from "./errors.ts";
-import { nativeIO, type KeyReader, type KeyWriter, type S3Credentials } from "./native.ts";
+import { nativeIO, type KeyFileReader, type KeyReader, type KeyWriter, type S3Credentials } from "./native.ts";
 
 /** Bound on one request, body included. */
 const REQUEST_TIMEOUT_MS = 120_000;
@@ -17,6 +17,8 @@ const REQUEST_TIMEOUT_MS = 120_000;
 export interface BucketIO {
   /** The key's bytes; undefined when the key does not exist; throws on failure. */
   read: KeyReader;
+  /** Streams a key into a file (truncating it): the byte count; undefined when the key does not exist; throws on failure. */
+  readToFile: KeyFileReader;
   /** Writes a key; with ifNoneMatch the write fails (412) when the key exists. */
   write: KeyWriter;
   /** Whether the key exists. */
@@ -34,7 +36,7 @@ export function openBucket(opts: S3Options, region: string): BucketIO {
   const loadSdk = (): Promise<Sdk> =>
     (sdk ??= Promise.all([import("@aws-sdk/client-s3"), import("./client.ts")]).then(([mod, c]) => ({ mod, client: c.createS3Client(opts, region) })));
   const fromEnv = envCredentials(process.env);
-  const { read, write } = nativeIO({
+  const { read, readToFile, write } = nativeIO({
     bucket: opts.bucket,
     region,
     endpoint: opts.endpoint,
@@ -44,6 +46,7 @@ export function openBucket(opts: S3Options, region: string): BucketIO {
   });
   return {
     read,
+    readToFile,
     write,
     async exists(key) {
       const { client, mod } = await loadSdk();

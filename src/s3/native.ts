@@ -14,6 +14,8 @@ import { isNotFound } from "./errors.ts";
 
 /** Reads one key: its bytes, undefined when the key does not exist; throws on any failure. */
 export type KeyReader = (key: string) => Promise<Uint8Array | undefined>;
+/** Streams one key's bytes into the file at `path` (truncated first): their count, or undefined when the key does not exist; throws on any failure. */
+export type KeyFileReader = (key: string, path: string) => Promise<number | undefined>;
 /** Writes one key; with ifNoneMatch, fails with a 412 error when the key exists. */
 export type KeyWriter = (key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }) => Promise<void>;
 
@@ -78,16 +80,27 @@ async function failure(res: Response): Promise<S3RequestError> {
   return new S3RequestError(code || res.statusText || "Error", res.status, message);
 }
 
-export function nativeIO(opts: NativeOptions): { read: KeyReader; write: KeyWriter } {
+export function nativeIO(opts: NativeOptions): { read: KeyReader; readToFile: KeyFileReader; write: KeyWriter } {
   const signer = signerFor(opts);
+  /** The response of a GET of `key` when it is a 200; undefined for a missing key; throws otherwise. */
+  const get = async (key: string): Promise<Response | undefined> => {
+    const url = (await signer()).presign(key, { method: "GET", expiresIn: PRESIGN_SECONDS });
+    const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) });
+    if (res.status === 200) return res;
+    const err = await failure(res);
+    if (isNotFound(err)) return undefined; // a missing key; a missing bucket is a failure
+    throw err;
+  };
   return {
     async read(key) {
-      const url = (await signer()).presign(key, { method: "GET", expiresIn: PRESIGN_SECONDS });
-      const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) });
-      if (res.status === 200) return await res.bytes();
-      const err = await failure(res);
-      if (isNotFound(err)) return undefined; // a missing key; a missing bucket is a failure
-      throw err;
+      const res = await get(key);
+      return res && (await res.bytes());
+    },
+    // Bun writes the body to the file as it arrives: no buffer the size of
+    // the object, about a fifth less CPU than read + write for large ones.
+    async readToFile(key, path) {
+      const res = await get(key);
+      return res && (await Bun.write(path, res));
     },
     async write(key, body, o = {}) {
       const url = (await signer()).presign(key, { method: "PUT", expiresIn: PRESIGN_SECONDS });

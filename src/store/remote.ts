@@ -43,6 +43,11 @@ export class RemoteStore {
     return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`);
   }
 
+  /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
+  getObjectToFile(outputId: string, path: string): Promise<number | undefined> {
+    return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path));
+  }
+
   async putAction(actionId: string, record: RemoteRecord): Promise<void> {
     await this.write(actionKey(this.opts.prefix, actionId), new TextEncoder().encode(encodeRemoteRecord(record)), `write action ${actionId}`);
   }
@@ -124,10 +129,14 @@ export class RemoteStore {
    * body that breaks off) is tried again a few times with a short backoff,
    * except when access is denied.
    */
-  private async read(key: string, what: string): Promise<Uint8Array | undefined> {
+  private read(key: string, what: string): Promise<Uint8Array | undefined> {
+    return this.retrying(what, () => this.opts.io.read(key));
+  }
+
+  private async retrying<T>(what: string, op: () => Promise<T | undefined>): Promise<T | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.opts.io.read(key);
+        return await op();
       } catch (err) {
         if (isNotFound(err)) return undefined;
         if (attempt >= READ_ATTEMPTS || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) {

@@ -4,6 +4,7 @@ import { nativeIO, type NativeOptions, type S3Credentials } from "../../src/s3/n
 import { errorKind, isNotFound, isPreconditionFailed } from "../../src/s3/errors.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, writeKey } from "../support/bucket.ts";
+import { cleanupTempDirs, tempDir } from "../support/paths.ts";
 
 let s3: S3Server;
 let bucket: string;
@@ -14,7 +15,7 @@ beforeAll(async () => {
   await writeKey(s3, bucket, "k/one", new TextEncoder().encode("first"));
   await writeKey(s3, bucket, "k/big", new Uint8Array(5 << 20).fill(7));
 });
-afterAll(async () => { await s3?.destroy(); });
+afterAll(async () => { await s3?.destroy(); cleanupTempDirs(); });
 
 const good = (): S3Credentials => ({ accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
 const io = (o: Partial<NativeOptions> = {}) =>
@@ -27,6 +28,20 @@ describe("nativeIO", () => {
     const big = (await read("k/big"))!;
     expect(big.length).toBe(5 << 20);
     expect(big.every((b) => b === 7)).toBe(true);
+  });
+
+  test("readToFile streams a key into a file (truncating what was there); a missing key is undefined and writes nothing", async () => {
+    const { readToFile } = io();
+    const path = `${tempDir("native")}/obj`;
+    await Bun.write(path, "x".repeat(6 << 20)); // longer than the object: must not survive
+    expect(await readToFile("k/big", path)).toBe(5 << 20);
+    const got = await Bun.file(path).bytes();
+    expect(got.length).toBe(5 << 20);
+    expect(got.every((b) => b === 7)).toBe(true);
+    expect(await readToFile("k/none", `${path}.none`)).toBeUndefined();
+    expect(await Bun.file(`${path}.none`).exists()).toBe(false);
+    const err = await io({ bucket: "no-such-bucket-here" }).readToFile("k/one", `${path}.err`).catch((e) => e);
+    expect(err.code).toBe("NoSuchBucket");
   });
 
   test("a missing key is undefined", async () => {
