@@ -2,7 +2,8 @@
  * The S3 worker: every network operation runs here, off the protocol loop,
  * and the SDK is loaded only here (after the capability message).
  *
- * fetch: see fetch.ts (verified, installed object first, record second).
+ * fetch: see fetch.ts (verified; the object is installed here, its record
+ * goes back to the main thread, which holds it until the session ends).
  * upload: output first (skipped when the bucket has it), then the
  * tailscale-compatible action record, then our `ax` record (with the output
  * inline when small); failures are retried with backoff until the main
