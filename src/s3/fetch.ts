@@ -12,6 +12,9 @@ import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/r
 import type { FetchOutcome } from "./messages.ts";
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+/** The miss for bytes whose SHA-256 is not the entry's output ID; undefined when it is. */
+const mismatch = (e: ManifestEntry, digest: string): FetchOutcome | undefined =>
+  digest === e.outputId ? undefined : { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
 /** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
 const STREAM_OVER = PACK_ENTRY_MAX;
 
@@ -48,8 +51,8 @@ async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry
     const size = await remote.getObjectToFile(e.outputId, tmp.path);
     if (size === undefined) return { miss: "no-output", detail: e.outputId };
     // Mapped, not read: the bytes are in the page cache already.
-    const digest = sha256(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0));
-    if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+    const bad = mismatch(e, sha256(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0)));
+    if (bad) return bad;
     renameSync(tmp.path, finalPath);
     published = true;
     return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size };
@@ -65,8 +68,8 @@ async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry
  * thread uses it for the pack's entries.
  */
 export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8Array): FetchOutcome {
-  const digest = sha256(body);
-  if (digest !== e.outputId) return { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+  const bad = mismatch(e, sha256(body));
+  if (bad) return bad;
   local.putObjectBytes(e.outputId, body);
   return { hit: { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos }, bytes: body.length };
 }

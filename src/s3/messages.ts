@@ -1,6 +1,7 @@
 /** Messages between the protocol loop (main thread) and the S3 worker. */
 import type { UploadJob } from "../store/journal.ts";
 import type { ManifestEntry } from "../store/remote.ts";
+import type { ActionRecord } from "../store/store.ts";
 
 export interface WorkerConfig {
   bucket: string;
@@ -33,7 +34,7 @@ export interface SessionManifest { entries: ManifestEntry[]; firstGets: string[]
 export interface PackedEntry { entry: ManifestEntry; bytes: Uint8Array }
 
 export type FetchOutcome =
-  | { hit: { outputId: string; size: number; timeNanos: bigint }; bytes: number; prefetched?: boolean }
+  | { hit: ActionRecord; bytes: number; prefetched?: boolean }
   | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string }
   | { error: FailureInfo };
 
@@ -42,7 +43,7 @@ export type FromWorker =
   | { t: "uploaded"; actionId: string; outcome: "written" | "exists" | "gone"; bytes: number }
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
-  | { t: "prefetched"; session: number; actionId: string; bytes: number; record: { outputId: string; size: number; timeNanos: bigint } }
+  | { t: "prefetched"; session: number; actionId: string; bytes: number; record: ActionRecord }
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }

@@ -8,19 +8,19 @@
  * thread (busy with downloads) to get round to it. The others are downloaded
  * with bounded concurrency. A get for an entry being downloaded waits for
  * that download, and one for an entry still waiting its turn starts it at
- * once. Prefetch never fetches more than the manifest
- * lists and stops when the session ends; entries gone from the bucket are
- * skipped (plain gets then miss as usual).
+ * once. Prefetch never fetches more than the manifest lists and stops when
+ * the session ends; entries gone from the bucket are skipped (plain gets
+ * then miss as usual).
  */
 import { existsSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
-import type { ManifestEntry, RemoteStore } from "../store/remote.ts";
-import { PACK_ENTRY_MAX } from "../store/remote.ts";
+import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/remote.ts";
 import { install } from "./fetch.ts";
 import type { FetchOutcome, FromWorker, PackedEntry } from "./messages.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
 export const MANIFEST_PROBES = 8;
+
 export class SessionPrefetch {
   readonly inflight = new Map<string, Promise<FetchOutcome>>();
   manifestKey: string | undefined;

@@ -5,6 +5,7 @@
  */
 import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import type { UploadJob } from "../store/journal.ts";
+import type { ActionRecord } from "../store/store.ts";
 
 export interface RemoteTierEvents {
   uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
@@ -12,7 +13,7 @@ export interface RemoteTierEvents {
   manifestFound(session: number, key: string, entries: number): void;
   packFound(session: number, entries: PackedEntry[], bytes: number): void;
   /** `record`: the installed entry's action record, which the main thread keeps (the worker writes objects only). */
-  prefetched(session: number, actionId: string, bytes: number, record: { outputId: string; size: number; timeNanos: bigint }): void;
+  prefetched(session: number, actionId: string, bytes: number, record: ActionRecord): void;
   fatal(kind: string, message: string): void;
 }
 

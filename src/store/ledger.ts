@@ -5,7 +5,7 @@
  */
 import type { ManifestEntry } from "./remote.ts";
 import type { PackedEntry } from "../s3/messages.ts";
-import type { SessionHandle } from "./store.ts";
+import type { ActionRecord, SessionHandle } from "./store.ts";
 
 /** How many of a session's first gets index its manifest. */
 export const INDEXED_GETS = 16;
@@ -29,7 +29,7 @@ export class SessionLedger implements SessionHandle {
     if (this.firstGets.length < INDEXED_GETS && !this.firstGets.includes(actionId)) this.firstGets.push(actionId);
   }
 
-  noteUse(actionId: string, e: { outputId: string; size: number; timeNanos: bigint }): void {
+  noteUse(actionId: string, e: ActionRecord): void {
     this.used.set(actionId, { actionId, outputId: e.outputId, size: e.size, timeNanos: e.timeNanos });
     this.packed.delete(actionId); // got some other way (before the pack came): not waste
   }

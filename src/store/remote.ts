@@ -124,15 +124,15 @@ export class RemoteStore {
     return k;
   }
 
-  /**
-   * Reads a key; a failed read (an error status, a refused connection, a
-   * body that breaks off) is tried again a few times with a short backoff,
-   * except when access is denied.
-   */
   private read(key: string, what: string): Promise<Uint8Array | undefined> {
     return this.retrying(what, () => this.opts.io.read(key));
   }
 
+  /**
+   * Runs a read; a failed one (an error status, a refused connection, a
+   * body that breaks off) is tried again a few times with a short backoff,
+   * except when access is denied. A missing key is undefined.
+   */
   private async retrying<T>(what: string, op: () => Promise<T | undefined>): Promise<T | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {

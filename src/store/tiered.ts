@@ -37,11 +37,22 @@ export class TieredCache implements Cache {
   private readonly warned = new Set<string>();
   private readonly reads: RemoteReads;
   readonly uploads: UploadQueue;
+  /** The worker's reports: uploads to the upload queue, prefetch to the remote reads. */
+  readonly events: RemoteTierEvents;
 
   constructor(private readonly opts: TieredOptions) {
     const warnOnce = (kind: string, message: string) => this.warnOnce(kind, message);
     this.reads = new RemoteReads({ local: opts.local, remote: opts.remote, log: opts.log, warnOnce, sessionById: (id) => this.sessionById(id) });
     this.uploads = new UploadQueue({ journal: opts.journal, remote: opts.remote, minUploadSize: opts.minUploadSize, timeoutMs: opts.uploadTimeoutMs, log: opts.log, warnOnce });
+    this.events = {
+      uploaded: (actionId, outcome, bytes) => this.uploads.uploaded(actionId, outcome, bytes),
+      uploadFailed: (actionId, kind, message, retryInMs) => this.uploads.failed(actionId, kind, message, retryInMs),
+      ...this.reads.events,
+      fatal: (kind, message) => {
+        this.counters.errors++;
+        this.warnOnce(`fatal:${kind}`, message);
+      },
+    };
     opts.remote.events = this.events;
   }
 
@@ -138,19 +149,6 @@ export class TieredCache implements Cache {
     await this.uploads.close();
     await this.flushRecords();
     this.opts.remote.terminate();
-  }
-
-  /** The worker's reports: uploads to the upload queue, prefetch to the remote reads. */
-  get events(): RemoteTierEvents {
-    return {
-      uploaded: (actionId, outcome, bytes) => this.uploads.uploaded(actionId, outcome, bytes),
-      uploadFailed: (actionId, kind, message, retryInMs) => this.uploads.failed(actionId, kind, message, retryInMs),
-      ...this.reads.events,
-      fatal: (kind, message) => {
-        this.counters.errors++;
-        this.warnOnce(`fatal:${kind}`, message);
-      },
-    };
   }
 
   private warnOnce(kind: string, message: string): void {
