@@ -107,21 +107,23 @@ describe("manifests and prefetch", () => {
     const a = await build(runner(bucket, s3.endpoint, goEnv));
     expectOk(a);
 
-    const b = await build(runner(bucket, slow.endpoint, goEnv));
-    expectOk(b);
-    const mb = parseMetrics(b.stderr);
-    expect(keyOf(b.stderr, "prefetching from manifest")).toBe(keyOf(a.stderr, "wrote manifest")!);
-    expect(mb.cache_bytes_in).toBe(0);
-    // A's cold build listed entries a warm build never asks for: B files a manifest of what it used.
-    expect(mb.remote_manifests_written).toBe(1);
+    /** A fresh runner: prefetches from the manifest `previous` wrote and compiles nothing. */
+    const freshAfter = async (previous: { stderr: string }) => {
+      const r = await build(runner(bucket, slow.endpoint, goEnv));
+      expectOk(r);
+      const m = parseMetrics(r.stderr);
+      expect(keyOf(r.stderr, "prefetching from manifest")).toBe(keyOf(previous.stderr, "wrote manifest")!);
+      expect(m.cache_bytes_in).toBe(0);
+      return { ...r, m };
+    };
 
-    const c = await build(runner(bucket, slow.endpoint, goEnv));
-    expectOk(c);
-    const mc = parseMetrics(c.stderr);
-    expect(keyOf(c.stderr, "prefetching from manifest")).toBe(keyOf(b.stderr, "wrote manifest")!);
-    expect(mc.cache_bytes_in).toBe(0);
-    expect(mc.remote_prefetch_wasted_bytes).toBe(0);
-    expect(mc.remote_manifests_written ?? 0).toBe(0);
+    const b = await freshAfter(a);
+    // A's cold build listed entries a warm build never asks for: B files a manifest of what it used.
+    expect(b.m.remote_manifests_written).toBe(1);
+
+    const c = await freshAfter(b);
+    expect(c.m.remote_prefetch_wasted_bytes).toBe(0);
+    expect(c.m.remote_manifests_written ?? 0).toBe(0);
   });
 
   test("two different builds sharing a bucket each find their own manifest", async () => {
