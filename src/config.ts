@@ -61,11 +61,20 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
   modproxy: { kind: "boolean", env: "GOCACHE_MODPROXY", help: "Serve a caching Go module proxy at /mod/ (needs --http)" },
   "modproxy-upstream": { kind: "string", env: "GOCACHE_MODPROXY_UPSTREAM", hint: "URL", help: "Upstream module proxy (default https://proxy.golang.org)" },
   sumdb: { kind: "string", env: "GOCACHE_SUMDB", hint: "NAMES", help: "Checksum databases to proxy under /mod/sumdb/ (comma-separated; default sum.golang.org)" },
+  "token-file": { kind: "string", env: "GOCACHE_TOKEN_FILE", hint: "FILE", help: "Secret for --plugin clients (default: a fresh one per start in $XDG_RUNTIME_DIR/go-cache-plugin/PORT.token, else ~/.cache/go-cache-plugin/run/PORT.token); give connect the same flag" },
+  "max-connections": { kind: "string", env: "GOCACHE_MAX_CONNECTIONS", hint: "N", help: "Close connections beyond this many open ones (default 256)" },
+  "shutdown-timeout": { kind: "string", env: "GOCACHE_SHUTDOWN_TIMEOUT", hint: "DURATION", help: "After SIGTERM, how long open connections may finish before they are closed (default 30s)" },
   "modproxy-timeout": { kind: "string", env: "GOCACHE_MODPROXY_TIMEOUT", hint: "DURATION", help: "How long the module proxy waits for upstream response headers (default 30s)" },
+  "modproxy-max-size": { kind: "string", env: "GOCACHE_MODPROXY_MAX_SIZE", hint: "BYTES", help: "Trim the module proxy's local files to this size, least recently used first (default 10GiB; 0: no limit)" },
+  "http-allowed-hosts": { kind: "string", env: "GOCACHE_HTTP_ALLOWED_HOSTS", hint: "NAMES", help: "Host names the HTTP server answers besides localhost, IP addresses and the --http host (comma-separated; .example.com: it and its subdomains; *: any, no DNS rebinding guard)" },
 };
 
 export interface ServeConfig extends Config {
   plugin: number | undefined;
+  /** --token-file: the TCP secret's file, shared with connect; default per port (server/token.ts). */
+  tokenFile: string | undefined;
+  maxConnections: number;
+  shutdownTimeoutMs: number;
   socket: string | undefined;
   http: string | undefined;
   modproxy: boolean;
@@ -73,6 +82,10 @@ export interface ServeConfig extends Config {
   sumdb: string[];
   /** Upstream response-header deadline of the module proxy. */
   modproxyTimeoutMs: number;
+  /** Cap of `<cache-dir>/modproxy/`; 0: none. */
+  modproxyMaxSizeBytes: number;
+  /** --http-allowed-hosts, lower-cased. */
+  httpAllowedHosts: string[];
 }
 
 /** Builds the validated ServeConfig: the cache flags plus the serve flags. */
@@ -101,7 +114,19 @@ export function buildServeConfig(parsed: Record<string, unknown>, env: Record<st
   const timeoutRaw = get("modproxy-timeout") as string | undefined;
   const modproxyTimeoutMs = timeoutRaw === undefined ? 30_000 : wrap("modproxy-timeout", () => parseDuration(timeoutRaw));
   if (modproxyTimeoutMs <= 0) throw new UsageError("--modproxy-timeout: must be more than 0");
-  return { ...base, plugin, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb, modproxyTimeoutMs };
+  const modMaxRaw = get("modproxy-max-size") as string | undefined;
+  const modproxyMaxSizeBytes = modMaxRaw === undefined ? 10 * 1024 ** 3 : wrap("modproxy-max-size", () => parseBytes(modMaxRaw));
+  const httpAllowedHosts = ((get("http-allowed-hosts") as string | undefined) ?? "").split(",").map((x) => x.trim().toLowerCase()).filter(Boolean);
+  const badHost = httpAllowedHosts.find((h) => h !== "*" && !/^\.?[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_\-]*[a-z0-9_])?)*\.?$/.test(h));
+  if (badHost !== undefined) throw new UsageError(`--http-allowed-hosts: ${JSON.stringify(badHost)} is not a host name (want names like gocache.internal, .example.com or *)`);
+  const tokenFile = get("token-file") as string | undefined;
+  if (tokenFile !== undefined && plugin === undefined) throw new UsageError("--token-file is for --plugin PORT (a --socket is protected by its file mode)");
+  const maxRaw = get("max-connections") as string | undefined;
+  const maxConnections = maxRaw === undefined ? 256 : Number(maxRaw);
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1) throw new UsageError(`--max-connections: expected a whole number >= 1, got ${JSON.stringify(maxRaw)}`);
+  const shutdownRaw = get("shutdown-timeout") as string | undefined;
+  const shutdownTimeoutMs = shutdownRaw === undefined ? 30_000 : wrap("shutdown-timeout", () => parseDuration(shutdownRaw));
+  return { ...base, plugin, tokenFile: tokenFile ? resolve(tokenFile) : undefined, maxConnections, shutdownTimeoutMs, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb, modproxyTimeoutMs, modproxyMaxSizeBytes, httpAllowedHosts };
 }
 
 /** citty argument definitions for a set of flag specs (used for parsing and usage text). */

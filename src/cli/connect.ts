@@ -1,39 +1,77 @@
 /**
- * `connect PORT|PATH`: bridges stdin/stdout to a running `serve`, for
- * GOCACHEPROG. Spawned by every go command, so it does nothing but copy bytes.
+ * `connect PORT|PATH [--token-file FILE]`: bridges stdin/stdout to a running
+ * `serve`, for GOCACHEPROG. Spawned by every go command, so it does little
+ * but copy bytes; before the first one it makes sure of its peer:
+ * - PORT: the token handshake (server/auth.ts) proves both sides know the
+ *   secret of the server's token file; a squatter on the port is refused.
+ * - PATH: the socket must belong to this user (only its owner can have
+ *   created it there with that owner).
  */
-import { closeSync } from "node:fs";
+import { closeSync, lstatSync } from "node:fs";
 import type { Socket } from "bun";
 import { UsageError } from "../config.ts";
 import { writeAll } from "../server/stdio.ts";
 import { BufferedSocketWriter } from "../server/socket-writer.ts";
+import { ClientHandshake } from "../server/auth.ts";
+import { defaultTokenPaths, readToken } from "../server/token.ts";
+
+const USAGE = "usage: go-cache-plugin connect PORT|PATH [--token-file FILE]";
+/** Stdin is not read further while this much waits for the server. */
+const BACKLOG_HIGH = 4 << 20;
 
 export async function runConnect(argv: string[]): Promise<number> {
-  const target = argv[0];
-  if (!target || argv.length > 1 || target.startsWith("-")) {
-    throw new UsageError(target === "--help" || target === "-h" ? "usage: go-cache-plugin connect PORT|PATH" : "connect takes one argument: the server's --plugin PORT or --socket PATH");
-  }
+  const { target, tokenFile } = parseConnectArgs(argv, process.env);
   const isPort = /^\d+$/.test(target);
   const where = isPort ? `127.0.0.1:${target}` : target;
+  let failed = false;
+  const fail = (msg: string) => {
+    if (!failed) process.stderr.write(`go-cache-plugin connect: ${msg}\n`);
+    failed = true;
+    return 1;
+  };
+  let secret: string | undefined;
+  try {
+    if (isPort) secret = findSecret(Number(target), tokenFile);
+    else checkSocketOwner(target);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+
+  const handshake = secret ? new ClientHandshake(secret) : undefined;
+  let authed = !handshake;
   let out: BufferedSocketWriter | undefined;
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (done = resolve));
+  let ready!: () => void;
+  const authenticated = new Promise<void>((resolve) => (ready = resolve));
+  const toStdout = (s: Socket, chunk: Uint8Array) => {
+    try {
+      writeAll(1, chunk);
+    } catch {
+      s.end(); // the go command is gone (EPIPE): drop the connection, the server carries on
+      done(1);
+    }
+  };
 
   const handlers = {
+    open: (s: Socket) => { if (handshake) s.write(handshake.hello()); },
     data: (s: Socket, chunk: Buffer) => {
-      try {
-        writeAll(1, chunk);
-      } catch {
-        s.end(); // the go command is gone (EPIPE): drop the connection, the server carries on
-        done(1);
+      if (authed) return toStdout(s, chunk);
+      const step = handshake!.feed(chunk);
+      if (step.t === "more") return;
+      if (step.t === "fail") {
+        fail(`${where}: ${step.reason}`);
+        s.terminate();
+        return done(1);
       }
+      authed = true;
+      if (step.send) s.write(step.send);
+      ready();
+      if (step.rest.length) toStdout(s, step.rest);
     },
     drain: () => out?.drain(),
-    close: () => done(0),
-    error: (_s: Socket, err: Error) => {
-      process.stderr.write(`go-cache-plugin connect: connection to ${where} failed: ${err.message}\n`);
-      done(1);
-    },
+    close: () => done(authed ? 0 : fail(`${where} closed the connection during authentication (wrong token?)`)),
+    error: (_s: Socket, err: Error) => done(fail(`connection to ${where} failed: ${err.message}`)),
   };
   let socket: Socket;
   try {
@@ -43,13 +81,17 @@ export async function runConnect(argv: string[]): Promise<number> {
     if (isPort) socket.setNoDelay(true);
   } catch (err) {
     const how = isPort ? `go-cache-plugin serve --plugin ${target}` : `go-cache-plugin serve --socket ${target}`;
-    process.stderr.write(`go-cache-plugin connect: no server at ${where} (${(err as Error).message}); start one with: ${how}\n`);
-    return 1;
+    return fail(`no server at ${where} (${(err as Error).message}); start one with: ${how}`);
   }
+  if (!handshake) ready();
 
   const toServer = (out = new BufferedSocketWriter(socket));
   void (async () => {
-    for await (const chunk of Bun.stdin.stream()) toServer.write(chunk);
+    await authenticated;
+    for await (const chunk of Bun.stdin.stream()) {
+      toServer.write(chunk);
+      if (toServer.backlogBytes > BACKLOG_HIGH) await toServer.whenBelow(BACKLOG_HIGH / 4);
+    }
     // End of input: let the server finish, it closes the connection.
     toServer.afterFlush(() => socket.shutdown());
   })();
@@ -57,4 +99,38 @@ export async function runConnect(argv: string[]): Promise<number> {
   const code = await finished;
   try { closeSync(1); } catch { /* already closed */ }
   return code;
+}
+
+export function parseConnectArgs(argv: string[], env: Record<string, string | undefined>): { target: string; tokenFile?: string } {
+  let target: string | undefined;
+  let tokenFile = env.GOCACHE_TOKEN_FILE || undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--help" || a === "-h") throw new UsageError(USAGE);
+    if (a === "--token-file" || a.startsWith("--token-file=")) {
+      tokenFile = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
+      if (!tokenFile) throw new UsageError("--token-file needs a value");
+    } else if (a.startsWith("-")) throw new UsageError(`connect: unknown flag ${a}; ${USAGE}`);
+    else if (target !== undefined) throw new UsageError(`connect takes one server: the --plugin PORT or --socket PATH of serve; ${USAGE}`);
+    else target = a;
+  }
+  if (!target) throw new UsageError(`connect takes one argument: the server's --plugin PORT or --socket PATH; ${USAGE}`);
+  return { target, tokenFile };
+}
+
+function findSecret(port: number, tokenFile: string | undefined): string {
+  if (tokenFile) return readToken(tokenFile);
+  const paths = defaultTokenPaths(port);
+  for (const p of paths) {
+    if (lstatSync(p, { throwIfNoEntry: false })) return readToken(p);
+  }
+  throw new Error(`no server at 127.0.0.1:${port} for this user (no token in ${paths.join(" or ")}); start one with: go-cache-plugin serve --plugin ${port} (a server of another account: pass its --token-file)`);
+}
+
+function checkSocketOwner(path: string): void {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) throw new Error(`no server at ${path} (nothing there); start one with: go-cache-plugin serve --socket ${path}`);
+  if (!st.isSocket()) throw new Error(`${path} is not a socket`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${path} belongs to uid ${st.uid}, not to this user (${uid}): refusing to talk to another user's server`);
 }

@@ -1,7 +1,7 @@
 /** `serve`: one long-lived cache for every go command on the machine. Parses, wires, runs. */
 import { parseArgs } from "citty";
 import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, checkArgv, toArgsDef } from "../config.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, describeError } from "../log.ts";
 import { Histogram, Metrics } from "../metrics.ts";
 import { newSessionCounters } from "../server/session.ts";
 import { PluginServer } from "../server/socket.ts";
@@ -10,6 +10,26 @@ import { maybeTrim, prepareCacheDir } from "./direct.ts";
 import { moduleCacheRoot } from "../modproxy/trim.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
+import { createToken, defaultTokenPaths, readToken, removeToken } from "../server/token.ts";
+import { existsSync, unlinkSync } from "node:fs";
+
+/**
+ * The TCP secret: --token-file's (created 0640 if missing, so a group can be
+ * given it), else a fresh one in the first default location that works.
+ */
+function openToken(port: number, tokenFile: string | undefined): { path: string; secret: string } {
+  if (tokenFile) return { path: tokenFile, secret: existsSync(tokenFile) ? readToken(tokenFile) : createToken(tokenFile, { groupReadable: true }) };
+  const problems: string[] = [];
+  for (const path of defaultTokenPaths(port)) {
+    try {
+      return { path, secret: createToken(path) };
+    } catch (err) {
+      problems.push(describeError(err));
+      try { unlinkSync(path); } catch { /* connect must not find a stale one first */ }
+    }
+  }
+  throw new Error(`[serve] cannot write a token for port ${port}: ${problems.join("; ")} (pass --token-file)`);
+}
 
 export async function runServe(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -31,13 +51,15 @@ export async function runServe(argv: string[]): Promise<number> {
   metrics.registerHistogram("gocache_get_duration_seconds", "Time to answer a get, local or remote.", getLatency);
   const { cache, local, afterStart } = wireCache(config, log, metrics);
 
-  const servers = [config.plugin !== undefined ? { port: config.plugin } : undefined, config.socket ? { path: config.socket } : undefined]
+  const token = config.plugin !== undefined ? openToken(config.plugin, config.tokenFile) : undefined;
+  const servers = [token ? { port: config.plugin!, secret: token.secret } : undefined, config.socket ? { path: config.socket } : undefined]
     .filter((a) => a !== undefined)
-    .map((address) => new PluginServer({ address, cache, log, counters, getLatency }));
+    .map((address) => new PluginServer({ address, cache, log, counters, getLatency, maxConnections: config.maxConnections }));
   for (const s of servers) {
     metrics.register("connections", () => ({ ...s.connections }), ["active"]);
-    log.info(`plugin protocol listening on ${s.listen()}`);
+    log.info(`plugin protocol listening on ${await s.listen()}`);
   }
+  if (token) log.info(`clients authenticate with the token in ${token.path}`);
 
   const mounts: Mount[] = [];
   if (config.modproxy) {
@@ -46,7 +68,7 @@ export async function runServe(argv: string[]): Promise<number> {
     log.info(`module proxy at /mod/ (upstream ${config.modproxyUpstream}; checksum databases: ${config.sumdb.join(", ") || "none"})`);
   }
   const http = config.http
-    ? startHttp({ address: config.http, metrics, mounts, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ?? "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
+    ? startHttp({ address: config.http, metrics, mounts, allowedHosts: config.httpAllowedHosts, log, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ?? "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
     : undefined;
   if (http) log.info(`HTTP listening on http://${http.hostname}:${http.port}/`);
   afterStart();
@@ -67,7 +89,7 @@ export async function runServe(argv: string[]): Promise<number> {
       log.info(`${signal}: no new connections; waiting for open ones, then for uploads (up to ${config.uploadTimeoutMs / 1000}s)`);
       void (async () => {
         http?.stop();
-        await Promise.all(servers.map((s) => s.shutdown()));
+        await Promise.all(servers.map((s) => s.shutdown(config.shutdownTimeoutMs)));
         resolve();
       })();
     };
@@ -75,6 +97,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.on("SIGTERM", () => stop("SIGTERM"));
   });
   clearInterval(trimTimer);
+  if (token && !config.tokenFile) removeToken(token.path, token.secret);
   await cache.close();
   if (config.metrics) log.warn(metrics.summary());
   log.info("stopped");

@@ -35,16 +35,27 @@ export class ModBucket {
     return this.opts.prefix ? `${this.opts.prefix}/${key}` : key;
   }
 
-  /** Downloads `key` into `dest` (a temporary file); false when the bucket does not have it. */
-  async download(key: string, dest: string): Promise<boolean> {
+  /**
+   * Downloads `key` into `dest` (a temporary file); false when the bucket
+   * does not have it, "too large" (and `dest` incomplete) when the object
+   * announces or streams more than `maxBytes`: the bucket is not trusted
+   * with our disk or memory.
+   */
+  async download(key: string, dest: string, maxBytes = Infinity): Promise<true | false | "too large"> {
     const { client, sdk } = await this.connect();
     try {
       const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.opts.bucket, Key: this.keyOf(key) }));
+      const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+      if ((out.ContentLength ?? 0) > maxBytes) {
+        body?.destroy?.();
+        return "too large";
+      }
       const sink = Bun.file(dest).writer({ highWaterMark: 1 << 20 });
       let size = 0;
       try {
-        for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+        for await (const chunk of body ?? []) {
           size += chunk.length;
+          if (size > maxBytes) return "too large"; // leaving the loop ends the stream
           sink.write(chunk);
         }
       } finally {

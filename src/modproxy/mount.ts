@@ -15,6 +15,8 @@ import { fileOf, isImmutable, parseModPath, type ModRequest } from "./paths.ts";
 import { Resolver, SMALL_MAX, newModCounters, type Answer, type ModCounters } from "./resolve.ts";
 import { ModStorage } from "./storage.ts";
 import { isSumdbName, routeSumdb } from "./sumdb.ts";
+import { scheduleModuleTrim } from "./trim.ts";
+import { validatorFor } from "./validate.ts";
 import { checkModuleZip } from "./zipcheck.ts";
 import { Upstream } from "./upstream.ts";
 
@@ -24,7 +26,8 @@ export const MAX_ZIP_BYTES = 500 << 20;
 export const MUTABLE_TTL_MS = 60_000;
 
 export interface ModProxyOptions {
-  config: Pick<ServeConfig, "cacheDir" | "bucket" | "region" | "endpoint" | "pathStyle" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb"> & { modproxyTimeoutMs?: number };
+  config: Pick<ServeConfig, "cacheDir" | "bucket" | "region" | "endpoint" | "pathStyle" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb">
+    & Partial<Pick<ServeConfig, "modproxyTimeoutMs" | "modproxyMaxSizeBytes" | "expiryMs" | "trimIntervalMs">>;
   log: Logger;
   metrics?: Metrics;
   /** For tests: a smaller zip limit, faster retries. */
@@ -35,6 +38,8 @@ export interface ModProxyOptions {
 export interface ModProxy extends Mount {
   counters: ModCounters;
   storage: ModStorage;
+  /** Stops the periodic trim of the local copy. */
+  close(): void;
 }
 
 export function createModProxy(opts: ModProxyOptions): ModProxy {
@@ -46,20 +51,23 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
   const storage = new ModStorage({ dir: config.cacheDir, bucket, readOnly: config.readOnly, log });
   const maxZip = opts.maxZipBytes ?? MAX_ZIP_BYTES;
   const upstream = new Upstream({ baseUrl: config.modproxyUpstream, maxBytes: maxZip, headerTimeoutMs: config.modproxyTimeoutMs, backoffMs: opts.backoffMs, onAttempt: () => counters.upstreamFetches++ });
-  const resolver = new Resolver(storage, upstream, counters);
+  const resolver = new Resolver(storage, upstream, counters, log);
+  // The local copy's own bound (--max-size counts the build cache only), checked as often as the build cache's trim.
+  const maxSize = config.modproxyMaxSizeBytes ?? 0;
+  const stopTrim = maxSize > 0 ? scheduleModuleTrim({ root: storage.root, expiryMs: config.expiryMs ?? 0, maxSizeBytes: maxSize, everyMs: Math.max(config.trimIntervalMs ?? 3_600_000, 60_000), log }) : () => {};
 
   const moduleAnswer = (r: ModRequest, revalidate: boolean): Promise<Answer> => {
     const key = `module/${r.escModule}/${fileOf(r)}`;
     const path = `${r.escModule}/${fileOf(r)}`;
-    if (!isImmutable(r)) return resolver.mutable(key, path, MUTABLE_TTL_MS, revalidate);
-    if (r.kind !== "zip") return resolver.immutable(key, path, { maxBytes: SMALL_MAX });
+    if (!isImmutable(r)) return resolver.mutable(key, path, MUTABLE_TTL_MS, revalidate, validatorFor(r));
+    if (r.kind !== "zip") return resolver.immutable(key, path, { validator: validatorFor(r) });
     const verify = async (tmp: string) => {
-      const mod = await resolver.immutable(`module/${r.escModule}/@v/${r.escVersion}.mod`, `${r.escModule}/@v/${r.escVersion}.mod`, { maxBytes: SMALL_MAX });
+      const mod = await resolver.immutable(`module/${r.escModule}/@v/${r.escVersion}.mod`, `${r.escModule}/@v/${r.escVersion}.mod`, { validator: validatorFor({ ...r, kind: "mod" }) });
       const expectedMod = mod.kind === "file" ? await Bun.file(mod.file.path).bytes() : undefined;
       const check = await checkModuleZip({ path: tmp, module: r.module, version: r.version!, maxBytes: maxZip, expectedMod });
       return check.ok ? undefined : check.reason;
     };
-    return resolver.immutable(key, path, { verify, bodyTimeoutMs: 10 * 60_000 });
+    return resolver.immutable(key, path, { verify, bodyTimeoutMs: 10 * 60_000, maxBytes: maxZip });
   };
 
   const answer = async (req: Request, rest: string): Promise<Response> => {
@@ -69,8 +77,8 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
       if ("status" in route) return rejected(route.status, route.reason);
       if (route.action === "supported") return new Response("", { status: 200, headers: { "Content-Type": "text/plain" } });
       const a = route.action === "pass" ? await resolver.passThrough(route.upstreamPath)
-        : route.action === "mutable" ? await resolver.mutable(route.key, route.upstreamPath, route.ttlMs, revalidate)
-        : await resolver.immutable(route.key, route.upstreamPath, { maxBytes: SMALL_MAX });
+        : route.action === "mutable" ? await resolver.mutable(route.key, route.upstreamPath, route.ttlMs, revalidate, route.validator)
+        : await resolver.immutable(route.key, route.upstreamPath, { maxBytes: SMALL_MAX, validator: route.validator });
       return respond(req, a, route.action === "immutable", "text/plain; charset=utf-8");
     }
     const r = parseModPath(rest);
@@ -91,7 +99,8 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
     }
     const size = a.kind === "file" ? a.file.size : a.bytes.length;
     if (req.method === "GET") counters.bytesServed += size;
-    const cache = a.source === "stale" ? "no-cache" : immutable ? "public, max-age=31536000, immutable" : a.kind === "bytes" ? "no-store" : "public, max-age=60";
+    // Bytes are never stored here (pass-through, or failed validation): no one else may keep them either.
+    const cache = a.kind === "bytes" ? "no-store" : a.source === "stale" ? "no-cache" : immutable ? "public, max-age=31536000, immutable" : "public, max-age=60";
     const headers = { "Content-Type": type, "Cache-Control": cache, "X-Modproxy-Source": a.source };
     return new Response(a.kind === "file" ? Bun.file(a.file.path) : a.bytes, { headers });
   };
@@ -100,6 +109,7 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
     prefix: "/mod/",
     counters,
     storage,
+    close: stopTrim,
     async handle(req: Request, url: URL): Promise<Response> {
       const started = performance.now();
       counters.requests++;

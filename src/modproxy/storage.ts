@@ -18,7 +18,7 @@
  * local miss. Bucket trouble is a miss plus one warning per kind of failure,
  * and pauses bucket reads for a while; it never fails a request.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describeError, type Logger } from "../log.ts";
 import type { ModBucket } from "./bucket.ts";
@@ -54,7 +54,7 @@ export class ModStorage {
     const stale = Date.now() - 3_600_000; // temporary files of a process killed mid-download
     for (const name of readdirSync(this.tmp)) {
       try {
-        if (statSync(join(this.tmp, name)).mtimeMs < stale) rmSync(join(this.tmp, name), { force: true });
+        if (lstatSync(join(this.tmp, name)).mtimeMs < stale) rmSync(join(this.tmp, name), { force: true });
       } catch { /* gone already */ }
     }
   }
@@ -63,10 +63,10 @@ export class ModStorage {
     return this.opts.bucket !== undefined;
   }
 
-  /** The local file for `key`, if there is one. */
+  /** The local file for `key`, if there is one: a regular file (a symlink there is a miss, and is replaced on install). */
   file(key: string): StoredFile | undefined {
     try {
-      const st = statSync(join(this.root, key));
+      const st = lstatSync(join(this.root, key));
       return st.isFile() ? { path: join(this.root, key), size: st.size, mtimeMs: st.mtimeMs, atimeMs: st.atimeMs } : undefined;
     } catch {
       return undefined;
@@ -109,15 +109,17 @@ export class ModStorage {
 
   /**
    * Fetches an immutable file from the bucket into the local store. `verify`
-   * may refuse the downloaded bytes (then it is a miss). Undefined on a miss.
+   * may refuse the downloaded bytes, and an object over `maxBytes` is refused
+   * unread: both are a miss, with a warning. Undefined on a miss.
    */
-  async fromBucket(key: string, verify?: (tmp: string) => Promise<string | undefined>): Promise<StoredFile | undefined> {
+  async fromBucket(key: string, verify?: (tmp: string) => Promise<string | undefined>, maxBytes = Infinity): Promise<StoredFile | undefined> {
     const bucket = this.opts.bucket;
     if (!bucket || Date.now() < this.bucketPausedUntil) return undefined;
     const tmp = this.tempPath();
     try {
-      if (!(await bucket.download(key, tmp))) return undefined;
-      const bad = await verify?.(tmp);
+      const got = await bucket.download(key, tmp, maxBytes);
+      if (got === false) return undefined;
+      const bad = got === "too large" ? `larger than ${maxBytes} bytes` : await verify?.(tmp);
       if (bad) {
         this.opts.log.warn(`[modproxy] bucket object ${bucket.keyOf(key)} refused: ${bad}`);
         return undefined;

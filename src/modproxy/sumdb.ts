@@ -10,15 +10,17 @@
  *
  * Upstream is `<modproxy-upstream>/sumdb/<name>/<rest>`: proxies such as
  * proxy.golang.org serve the databases they know there. The go command
- * verifies signed tree heads and proofs itself, so caching needs no trust.
- * Storage keys are `sumdb/<name>/<rest>`.
+ * verifies signed tree heads and proofs itself; lookup and latest answers
+ * carry a validator (validate.ts) so that what could never verify is not
+ * cached. Storage keys are `sumdb/<name>/<rest>`.
  */
 import { isCanonicalVersion, isModulePath, isVersionElement, unescapeCase, type PathError } from "./paths.ts";
+import { latestValidator, lookupValidator, type Validator } from "./validate.ts";
 
 export type SumdbRoute =
   | { action: "supported" }
-  | { action: "immutable" | "pass"; key: string; upstreamPath: string }
-  | { action: "mutable"; key: string; upstreamPath: string; ttlMs: number };
+  | { action: "immutable" | "pass"; key: string; upstreamPath: string; validator?: Validator }
+  | { action: "mutable"; key: string; upstreamPath: string; ttlMs: number; validator: Validator };
 
 /** How long `latest` is served without asking upstream again. */
 export const LATEST_TTL_MS = 5_000;
@@ -36,7 +38,7 @@ export function routeSumdb(names: readonly string[], rest: string): SumdbRoute |
   if (!names.includes(name)) return { status: 404, reason: `unknown checksum database ${JSON.stringify(name)} (this proxy serves: ${names.join(", ") || "none"})` };
   const at = (action: "immutable" | "pass") => ({ action, key: `sumdb/${name}/${sub}`, upstreamPath: `sumdb/${name}/${sub}` });
   if (sub === "supported") return { action: "supported" };
-  if (sub === "latest") return { action: "mutable", key: `sumdb/${name}/latest`, upstreamPath: `sumdb/${name}/latest`, ttlMs: LATEST_TTL_MS };
+  if (sub === "latest") return { action: "mutable", key: `sumdb/${name}/latest`, upstreamPath: `sumdb/${name}/latest`, ttlMs: LATEST_TTL_MS, validator: latestValidator(name) };
   const tile = TILE.exec(sub);
   if (tile) return at(tile[1] ? "pass" : "immutable");
   if (sub.startsWith("lookup/")) {
@@ -46,7 +48,7 @@ export function routeSumdb(names: readonly string[], rest: string): SumdbRoute |
     const ver = i > 0 ? unescapeCase(what.slice(i + 1)) : undefined;
     if (mod === undefined || ver === undefined || !isModulePath(mod) || !isVersionElement(ver)) return { status: 400, reason: `malformed lookup ${JSON.stringify(what)} (want <module>@<version>, case-encoded)` };
     if (!isCanonicalVersion(ver)) return { status: 404, reason: `lookup: ${ver} is not a canonical version` };
-    return at("immutable");
+    return { ...at("immutable"), validator: lookupValidator(name, mod, ver) };
   }
   return { status: 404, reason: `not a checksum database path: ${JSON.stringify(sub)}` };
 }

@@ -9,7 +9,11 @@
  *
  * Bad input never stops the reader while the stream can be resynchronised:
  * a line that is not JSON, or a stray body line, is reported and skipped up to
- * the next newline (base64 never contains one).
+ * the next newline (base64 never contains one). That is for the go command's
+ * own pipe (direct mode). On a socket (`strict`), anyone may be on the other
+ * end, an HTTP client from a web page included: a first line that is not a
+ * valid request, or any later framing error, stops the reader for good
+ * (`violation`), an open put body is aborted and nothing more is handled.
  */
 import type { Request } from "./messages.ts";
 
@@ -28,14 +32,24 @@ export interface RequestHandler {
   body(req: Request): BodySink;
   /** A line that is not a request. `id` is set when one could be recovered from the text. */
   malformed(message: string, id?: number): void;
+  /** Strict mode only: the stream broke the framing; the reader has stopped and `malformed` is not called. */
+  violation?(message: string): void;
 }
+
+export interface ReaderOptions {
+  /** Stop at the first framing error instead of skipping it (sockets). */
+  strict?: boolean;
+}
+
+/** The commands a first line may carry in strict mode. */
+const COMMANDS = new Set(["get", "put", "close"]);
 
 const NL = 10;
 const QUOTE = 34;
 /** A request line longer than this is garbage: skip it rather than buffer it. */
 const MAX_LINE = 1 << 20;
 
-const enum State { Line, BodyStart, Body, SkipLine }
+const enum State { Line, BodyStart, Body, SkipLine, Stopped }
 
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
@@ -49,14 +63,24 @@ export class RequestReader {
   private readonly carry = new Uint8Array(4);
   private carryLen = 0;
   private out = new Uint8Array(64 * 1024);
+  private readonly strict: boolean;
+  private seenRequest = false;
 
-  constructor(private readonly handler: RequestHandler) {}
+  constructor(private readonly handler: RequestHandler, opts: ReaderOptions = {}) {
+    this.strict = opts.strict ?? false;
+  }
+
+  /** True once a strict reader has stopped on a framing error. */
+  get stopped(): boolean {
+    return this.state === State.Stopped;
+  }
 
   /** Feeds the next chunk of the stream. */
   push(chunk: Uint8Array): void {
     let pos = 0;
     const n = chunk.length;
     while (pos < n) {
+      if (this.state === State.Stopped) return;
       if (this.state === State.Body) {
         pos = this.bodyBytes(chunk, pos);
         continue;
@@ -78,6 +102,7 @@ export class RequestReader {
           continue;
         }
         // The body is missing: fail the put and read this line as a request.
+        if (this.strict) return this.stop(`expected the body of put ${this.bodyReq?.ID}, found another line`);
         this.endBody(`expected the body of put ${this.bodyReq?.ID} (${this.bodyReq?.BodySize} bytes), found another line`);
       }
       if (nl < 0) {
@@ -91,6 +116,7 @@ export class RequestReader {
 
   /** The stream ended. Returns a description of anything left unfinished. */
   end(): string | undefined {
+    if (this.state === State.Stopped) return undefined;
     if (this.state === State.Body || this.state === State.BodyStart) {
       const id = this.bodyReq?.ID;
       this.endBody("input ended in the middle of a put body");
@@ -103,8 +129,35 @@ export class RequestReader {
     return undefined;
   }
 
+  /**
+   * The connection went away: an open put body is aborted (its sink releases
+   * its file) and nothing more is read. No answer is owed to a dead peer.
+   */
+  abort(): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    this.bodyReq = undefined;
+    this.parts = [];
+    this.partsLength = 0;
+    this.state = State.Stopped;
+    sink?.end("connection closed");
+  }
+
+  /** Strict mode: stops for good on a framing error. */
+  private stop(message: string): void {
+    this.abort();
+    this.handler.violation?.(message);
+  }
+
   private keep(bytes: Uint8Array): void {
+    // A peer that is not the go command shows it in its first byte (an HTTP verb): no need to wait for its line.
+    if (this.strict && !this.seenRequest && this.partsLength === 0) {
+      let i = 0;
+      while (i < bytes.length && bytes[i]! <= 32) i++;
+      if (i < bytes.length && bytes[i] !== 123) return this.stop("first line is not a protocol request");
+    }
     if (this.partsLength + bytes.length > MAX_LINE) {
+      if (this.strict) return this.stop(`request line longer than ${MAX_LINE} bytes`);
       this.handler.malformed(`request line longer than ${MAX_LINE} bytes; skipped`);
       this.parts = [];
       this.partsLength = 0;
@@ -133,6 +186,7 @@ export class RequestReader {
     while (end > start && bytes[end - 1]! <= 32) end--;
     if (start === end) return; // the blank line after every request
     if (bytes[start] === QUOTE) {
+      if (this.strict) return this.stop("body line without a put request before it");
       this.handler.malformed("body line without a put request before it; skipped");
       return;
     }
@@ -142,11 +196,14 @@ export class RequestReader {
       req = JSON.parse(text);
       if (typeof req !== "object" || req === null || Array.isArray(req)) throw new Error("not an object");
       if (!Number.isSafeInteger(req.ID)) throw new Error("no numeric ID");
+      if (this.strict && !this.seenRequest && !COMMANDS.has(req.Command)) throw new Error("not a protocol request");
     } catch (err) {
+      if (this.strict) return this.stop(`${this.seenRequest ? "malformed request line" : "first line is not a protocol request"} (${(err as Error).message}): ${JSON.stringify(text.slice(0, 60))}`);
       const m = /"ID"\s*:\s*(\d+)/.exec(text);
       this.handler.malformed(`malformed request line (${(err as Error).message}): ${text.slice(0, 120)}`, m ? Number(m[1]) : undefined);
       return;
     }
+    this.seenRequest = true;
     if (req.Command === "put" && typeof req.BodySize === "number" && req.BodySize > 0) {
       this.bodyReq = req;
       this.sink = this.handler.body(req);
@@ -167,6 +224,10 @@ export class RequestReader {
       if (this.carryLen > 0) throw new Error(`truncated base64 (${this.carryLen} characters left over)`);
       this.endBody();
     } catch (err) {
+      if (this.strict) {
+        this.stop(`bad base64 in put body: ${(err as Error).message}`);
+        return chunk.length;
+      }
       this.endBody(`bad base64 in put body: ${(err as Error).message}`);
     }
     // Skip the rest of the body line (normally just its newline).

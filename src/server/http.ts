@@ -2,8 +2,19 @@
  * The HTTP side of `serve --http`: /metrics (Prometheus text), /healthz, a
  * small status page at /, and any mounted handlers (the module proxy at
  * /mod/). Loopback unless the address names another host.
+ *
+ * DNS rebinding guard: a web page can point a name it controls at
+ * 127.0.0.1 and then read our answers as its own origin, but its requests
+ * carry that name in `Host`. So only these Host names are answered (port
+ * ignored): IP literals (a page whose origin is an IP address is that
+ * address, no rebinding possible), `localhost` and `*.localhost` (browsers
+ * resolve those themselves), the --http host name, and the names of
+ * --http-allowed-hosts. Others get a plain-text 403. A request without
+ * Host (HTTP/1.0 health checks) cannot come from a browser and is answered.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import type { Server } from "bun";
+import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 
 /** A mounted handler: answers requests under its path prefix. */
@@ -18,6 +29,31 @@ export interface HttpOptions {
   /** Lines for the status page (cache dir, bucket, ...). */
   describe: () => Record<string, string | number>;
   mounts?: Mount[];
+  /** --http-allowed-hosts: more Host names to answer; `.example.com` also covers its subdomains, `*` any name. */
+  allowedHosts?: readonly string[];
+  /** Warned once when a Host is first refused. */
+  log?: Logger;
+}
+
+const normalize = (name: string) => name.toLowerCase().replace(/\.$/, "");
+
+/**
+ * The DNS rebinding guard for a server listening on `listenHost`: given a
+ * request's Host header (null when absent), why it is refused, or undefined.
+ */
+export function hostGuard(listenHost: string, allowed: readonly string[] = []): (host: string | null) => string | undefined {
+  const names = new Set([normalize(listenHost), "localhost", ...allowed.filter((a) => !a.startsWith(".")).map(normalize)]);
+  const domains = allowed.filter((a) => a.startsWith(".")).map((a) => normalize(a.slice(1)));
+  const any = allowed.includes("*");
+  return (host) => {
+    if (host === null || host === "") return undefined;
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.\-]+))(?::\d{1,5})?$/.exec(host);
+    if (!m) return `malformed Host header ${JSON.stringify(host.slice(0, 100))}`;
+    if (m[1] !== undefined) return isIPv6(m[1]) ? undefined : `malformed Host header ${JSON.stringify(host.slice(0, 100))}`;
+    const name = normalize(m[2]!);
+    if (any || isIPv4(name) || names.has(name) || name.endsWith(".localhost") || domains.some((d) => name === d || name.endsWith(`.${d}`))) return undefined;
+    return `Host ${JSON.stringify(name)} is not served here: this server answers localhost, IP addresses, its --http host and the names in --http-allowed-hosts (a guard against DNS rebinding)`;
+  };
 }
 
 /** "5970", ":5970", "host:5970" -> hostname and port; no host means 127.0.0.1. */
@@ -30,11 +66,19 @@ export function parseHttpAddress(addr: string): { hostname: string; port: number
 
 export function startHttp(opts: HttpOptions): Server<undefined> {
   const { hostname, port } = parseHttpAddress(opts.address);
+  const guard = hostGuard(hostname, opts.allowedHosts);
+  const counters = { refusedHosts: 0 };
+  opts.metrics.register("http", () => ({ ...counters }));
   return Bun.serve({
     hostname,
     port,
     fetch(req) {
-      const url = new URL(req.url);
+      const refused = guard(req.headers.get("host"));
+      if (refused) {
+        if (counters.refusedHosts++ === 0) opts.log?.warn(`[http] ${refused} (further refusals are only counted in gocache_http_refused_hosts_total)`);
+        return new Response(`${refused}\n`, { status: 403, headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } });
+      }
+      const url = new URL(req.url, "http://localhost"); // without Host, Bun gives a bare path
       for (const m of opts.mounts ?? []) if (url.pathname.startsWith(m.prefix)) return m.handle(req, url);
       if (req.method !== "GET" && req.method !== "HEAD") return new Response("method not allowed\n", { status: 405, headers: { Allow: "GET, HEAD" } });
       switch (url.pathname) {

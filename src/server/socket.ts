@@ -2,19 +2,39 @@
  * Server mode: the plugin protocol on a TCP port (127.0.0.1) or a Unix
  * socket, one Session per connection, all sharing one Cache. A connection's
  * `close` ends that connection only; the cache (and its uploads) live on.
+ *
+ * Every peer is a stranger until it proves otherwise:
+ * - TCP: the peer must pass the token handshake (auth.ts) within
+ *   AUTH_TIMEOUT_MS before it gets the capability line; Unix socket: the
+ *   socket is 0600, so only this user reaches it.
+ * - the reader is strict: a first line that is not a protocol request, or
+ *   any later framing error, drops the connection and stores nothing (an
+ *   HTTP POST from a web page is never read as puts).
+ * - a peer that does not read its answers stops being read (pause at
+ *   BACKLOG_HIGH bytes queued, resume at BACKLOG_LOW): memory stays bounded.
+ * - a connection that sends nothing for FIRST_BYTE_TIMEOUT_MS is closed; at
+ *   most `maxConnections` are open; a dropped connection's open put is
+ *   aborted (its file and temp file released).
  */
-import { chmodSync, existsSync, unlinkSync } from "node:fs";
+import { chmodSync, renameSync } from "node:fs";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
 import { RequestReader } from "../protocol/reader.ts";
 import { ResponseWriter } from "../protocol/writer.ts";
 import { Session, type SessionCounters } from "./session.ts";
 import { BufferedSocketWriter } from "./socket-writer.ts";
+import { ServerHandshake } from "./auth.ts";
+import { clearStaleSocket, removeIfOurs, socketIdentity, type SocketIdentity } from "./socket-path.ts";
 import type { Cache } from "../store/store.ts";
 import type { Logger } from "../log.ts";
 import type { Histogram } from "../metrics.ts";
 
-export type PluginAddress = { port: number } | { path: string };
+export type PluginAddress = { port: number; secret: string } | { path: string };
+
+export const AUTH_TIMEOUT_MS = 10_000;
+export const FIRST_BYTE_TIMEOUT_MS = 5 * 60_000;
+const BACKLOG_HIGH = 1 << 20;
+const BACKLOG_LOW = 256 << 10;
 
 export interface PluginServerOptions {
   address: PluginAddress;
@@ -22,66 +42,81 @@ export interface PluginServerOptions {
   log: Logger;
   counters: SessionCounters;
   getLatency?: Histogram;
+  /** Connections beyond this are closed at once. */
+  maxConnections: number;
 }
 
-export interface ConnectionCounters { active: number; accepted: number }
+export interface ConnectionCounters { active: number; accepted: number; refused: number }
 
 interface Conn {
-  session: Session;
-  reader: RequestReader;
-  writer: ResponseWriter;
   out: BufferedSocketWriter;
+  auth?: ServerHandshake;
+  session?: Session;
+  reader?: RequestReader;
+  writer?: ResponseWriter;
+  timer?: Timer;
+  dead: boolean;
+  paused: boolean;
 }
 
 export class PluginServer {
-  readonly connections: ConnectionCounters = { active: 0, accepted: 0 };
+  readonly connections: ConnectionCounters = { active: 0, accepted: 0, refused: 0 };
   private listener: TCPSocketListener<Conn> | UnixSocketListener<Conn> | undefined;
   private idle: (() => void) | undefined;
   private readonly endings = new Set<Promise<void>>();
+  private readonly open = new Set<Socket<Conn>>();
+  private socketId: SocketIdentity | undefined;
+  private warned = new Set<string>();
 
   constructor(private readonly opts: PluginServerOptions) {}
 
   /** Starts listening; throws with the address when it cannot. */
-  listen(): string {
+  async listen(): Promise<string> {
     const handlers = {
-      open: (s: Socket<Conn>) => this.open(s),
-      data: (s: Socket<Conn>, chunk: Buffer) => s.data.reader.push(chunk),
-      drain: (s: Socket<Conn>) => s.data.out.drain(),
+      open: (s: Socket<Conn>) => this.opened(s),
+      data: (s: Socket<Conn>, chunk: Buffer) => this.data(s, chunk),
+      drain: (s: Socket<Conn>) => {
+        s.data.out.drain();
+        if (s.data.paused && s.data.out.backlogBytes <= BACKLOG_LOW) {
+          s.data.paused = false;
+          s.resume();
+        }
+      },
       end: (s: Socket<Conn>) => {
         // The client finished writing: answer what is left, then close our side.
-        const problem = s.data.reader.end();
+        const problem = s.data.reader?.end();
         if (problem) this.opts.log.warn(`connection: ${problem}`);
-        s.data.writer.flush();
+        s.data.writer?.flush();
         s.data.out.afterFlush(() => s.end());
       },
-      close: (s: Socket<Conn>) => {
-        // Uploads and manifests go on in the server; only shutdown waits for them.
-        const ending = s.data?.session.end();
-        if (ending) {
-          this.endings.add(ending);
-          void ending.finally(() => this.endings.delete(ending));
-        }
-        this.closed();
-      },
+      close: (s: Socket<Conn>) => this.closed(s),
       error: (_s: Socket<Conn>, err: Error) => this.opts.log.warn(`connection error: ${err.message}`),
     };
     const a = this.opts.address;
+    const where = "port" in a ? `127.0.0.1:${a.port}` : a.path;
     try {
       if ("port" in a) {
         this.listener = Bun.listen<Conn>({ hostname: "127.0.0.1", port: a.port, socket: handlers });
         return `127.0.0.1:${this.listener.port}`;
       }
-      if (existsSync(a.path)) unlinkSync(a.path); // a stale socket from an earlier server
+      await clearStaleSocket(a.path);
+      // Bound under a private name, then renamed into place: Bun unlinks the
+      // bound name when it stops, and that must never be a path that a later
+      // server owns by then (see removeIfOurs).
+      const bound = `${a.path}.${crypto.getRandomValues(new Uint8Array(3)).toHex()}`;
       const mask = process.umask(0o177); // born 0600: no window where others may connect
       try {
-        this.listener = Bun.listen<Conn>({ unix: a.path, socket: handlers });
+        this.listener = Bun.listen<Conn>({ unix: bound, socket: handlers });
       } finally {
         process.umask(mask);
       }
-      chmodSync(a.path, 0o600);
+      chmodSync(bound, 0o600);
+      this.socketId = socketIdentity(bound);
+      renameSync(bound, a.path);
       return a.path;
     } catch (err) {
-      throw new Error(`cannot listen on ${"port" in a ? `127.0.0.1:${a.port}` : a.path}`, { cause: err });
+      if ((err as Error).message?.startsWith("[serve]")) throw err;
+      throw new Error(`[serve] cannot listen on ${where}`, { cause: err });
     }
   }
 
@@ -89,39 +124,128 @@ export class PluginServer {
     return this.listener && "port" in this.listener ? this.listener.port : undefined;
   }
 
-  /** Stops accepting; resolves when every open connection has finished. */
-  async shutdown(): Promise<void> {
+  /**
+   * Stops accepting; resolves when every open connection has finished, or
+   * after `deadlineMs`, when the ones still open are closed (their sessions
+   * end as if dropped: nothing acknowledged is lost, uploads stay journaled).
+   */
+  async shutdown(deadlineMs = Infinity): Promise<void> {
     this.listener?.stop(false);
-    if (this.connections.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    if (this.connections.active > 0) {
+      const drained = new Promise<boolean>((resolve) => (this.idle = () => resolve(true)));
+      const timer = Number.isFinite(deadlineMs) ? new Promise<boolean>((r) => setTimeout(() => r(false), deadlineMs).unref()) : new Promise<boolean>(() => {});
+      if (!(await Promise.race([drained, timer]))) {
+        this.opts.log.warn(`${this.connections.active} connections still open after ${deadlineMs / 1000}s; closing them`);
+        for (const s of [...this.open]) s.terminate();
+        await drained;
+      }
+    }
     await Promise.all([...this.endings]);
-    if ("path" in this.opts.address) try { unlinkSync(this.opts.address.path); } catch { /* gone */ }
+    if ("path" in this.opts.address) removeIfOurs(this.opts.address.path, this.socketId);
   }
 
-  private open(socket: Socket<Conn>): void {
-    this.connections.active++;
+  private opened(socket: Socket<Conn>): void {
+    const conn: Conn = { out: new BufferedSocketWriter(socket), dead: false, paused: false };
+    socket.data = conn;
     this.connections.accepted++;
-    if ("port" in this.opts.address) socket.setNoDelay(true); // small answers must not wait for Nagle
-    const conn = { out: new BufferedSocketWriter(socket) } as Conn;
-    conn.writer = new ResponseWriter((data) => conn.out.write(Buffer.from(data)));
+    if (this.connections.active >= this.opts.maxConnections) {
+      this.connections.refused++;
+      this.warnOnce("max", `refusing connections beyond ${this.opts.maxConnections} open ones (--max-connections)`);
+      conn.dead = true;
+      socket.terminate();
+      return;
+    }
+    this.connections.active++;
+    this.open.add(socket);
+    const a = this.opts.address;
+    if ("port" in a) {
+      socket.setNoDelay(true); // small answers must not wait for Nagle
+      conn.auth = new ServerHandshake(a.secret);
+      conn.timer = setTimeout(() => this.drop(socket, `not authenticated within ${AUTH_TIMEOUT_MS / 1000}s`), AUTH_TIMEOUT_MS);
+    } else {
+      conn.timer = setTimeout(() => this.drop(socket, `sent nothing for ${FIRST_BYTE_TIMEOUT_MS / 1000}s`), FIRST_BYTE_TIMEOUT_MS);
+      this.startSession(socket);
+    }
+  }
+
+  private data(socket: Socket<Conn>, chunk: Uint8Array): void {
+    const conn = socket.data;
+    if (conn.dead) return;
+    if (conn.auth) {
+      const step = conn.auth.feed(chunk);
+      if (step.t === "fail") return this.drop(socket, step.reason);
+      if (step.send) conn.out.write(Buffer.from(step.send));
+      if (step.t === "more") return;
+      conn.auth = undefined;
+      clearTimeout(conn.timer);
+      this.startSession(socket);
+      chunk = step.rest;
+      if (chunk.length === 0) return;
+    } else if (conn.timer) {
+      clearTimeout(conn.timer);
+      conn.timer = undefined;
+    }
+    conn.reader!.push(chunk);
+    if (!conn.paused && conn.out.backlogBytes > BACKLOG_HIGH) {
+      conn.paused = true; // the peer is not reading its answers: stop reading its requests
+      socket.pause();
+    }
+  }
+
+  private startSession(socket: Socket<Conn>): void {
+    const conn = socket.data;
+    conn.writer = new ResponseWriter((data) => { if (!conn.dead) conn.out.write(Buffer.from(data)); });
     const session = new Session({
       cache: this.opts.cache,
       log: this.opts.log,
       counters: this.opts.counters,
       getLatency: this.opts.getLatency,
-      send: (r) => conn.writer.send(r),
+      send: (r) => conn.writer!.send(r),
       onClose: () => {
-        conn.writer.flush();
+        conn.writer!.flush();
         conn.out.afterFlush(() => socket.end());
       },
     });
     conn.session = session;
-    conn.reader = new RequestReader(session);
-    socket.data = conn;
+    conn.reader = new RequestReader({
+      request: (r) => session.request(r),
+      body: (r) => session.body(r),
+      malformed: (m, id) => session.malformed(m, id),
+      violation: (m) => this.drop(socket, m),
+    }, { strict: true });
     conn.out.write(Buffer.from(CAPABILITY_LINE));
   }
 
-  private closed(): void {
+  /** Ends a connection at once: nothing more is read from it or answered. */
+  private drop(socket: Socket<Conn>, reason: string): void {
+    const conn = socket.data;
+    if (conn.dead) return;
+    this.opts.log.warn(`dropping connection: ${reason}`);
+    conn.dead = true;
+    conn.reader?.abort();
+    socket.terminate();
+  }
+
+  private closed(socket: Socket<Conn>): void {
+    const conn = socket.data;
+    if (!conn || !this.open.delete(socket)) return;
+    clearTimeout(conn.timer);
+    conn.dead = true;
+    conn.reader?.abort(); // a put cut off mid-body releases its file
+    conn.out.discard();
+    // Uploads and manifests go on in the server; only shutdown waits for them.
+    const ending = conn.session?.end();
+    if (ending) {
+      this.endings.add(ending);
+      void ending.finally(() => this.endings.delete(ending));
+    }
     this.connections.active--;
     if (this.connections.active === 0) this.idle?.();
+  }
+
+  private warnOnce(kind: string, message: string): void {
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.opts.log.warn(message);
   }
 }

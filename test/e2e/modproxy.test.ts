@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
-import { fakeModules, startFakeProxy, type FakeProxy } from "../support/fakeproxy.ts";
+import { fakeModules, lookupAnswer, startFakeProxy, type FakeProxy } from "../support/fakeproxy.ts";
 import { isolatedGoEnv, runGo, writeModule, type GoResult } from "../support/go.ts";
 import { freePort } from "../support/net.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
@@ -18,7 +18,7 @@ import { startServe, type ServeProcess } from "../support/serve.ts";
 const PSEUDO = "v0.0.0-20240102030405-abcdefabcdef";
 const BUCKET = bucketName("modproxy");
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
-const SUMDB = { lookup: random(300), tile: random(8192), partial: random(7 * 32) };
+const SUMDB = { lookup: new TextEncoder().encode(lookupAnswer("sum.example", "example.com/hello", "v1.1.0")), tile: random(8192), partial: random(7 * 32) };
 
 let fake: FakeProxy;
 let second: FakeProxy;

@@ -22,8 +22,20 @@ describe("module proxy flags", () => {
     expect([c.modproxy, c.modproxyUpstream, c.modproxyTimeoutMs]).toEqual([true, "https://goproxy.example", 60_000]);
   });
 
+  test("--modproxy-max-size and --http-allowed-hosts: defaults, flags, environment", () => {
+    const d = build(["--plugin", "5971", "--http", "5970"]);
+    expect([d.modproxyMaxSizeBytes, d.httpAllowedHosts]).toEqual([10 * 1024 ** 3, []]);
+    const f = build(["--plugin", "5971", "--http", "0.0.0.0:5970", "--modproxy-max-size", "512MiB", "--http-allowed-hosts", "GoCache.Internal, .corp.example,*"]);
+    expect([f.modproxyMaxSizeBytes, f.httpAllowedHosts]).toEqual([512 * 1024 ** 2, ["gocache.internal", ".corp.example", "*"]]);
+    const e = build(["--plugin", "5971"], { GOCACHE_MODPROXY_MAX_SIZE: "0", GOCACHE_HTTP_ALLOWED_HOSTS: "gocache" });
+    expect([e.modproxyMaxSizeBytes, e.httpAllowedHosts]).toEqual([0, ["gocache"]]);
+  });
+
   test.each([
     [["--modproxy"], /needs --http/],
+    [["--modproxy-max-size", "lots"], /--modproxy-max-size: invalid size/],
+    [["--http-allowed-hosts", "evil.example/path"], /--http-allowed-hosts: "evil.example\/path" is not a host name/],
+    [["--http-allowed-hosts", "a..b"], /is not a host name/],
     [["--http", "5970", "--modproxy-upstream", "ftp://x"], /expected an http\(s\) URL/],
     [["--http", "5970", "--modproxy-timeout", "soon"], /--modproxy-timeout/],
     [["--http", "5970", "--modproxy-timeout", "0"], /more than 0/],

@@ -1,11 +1,11 @@
 /** The module proxy mount in-process against the fake upstream: caching rules, failures, headers, counters. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/log.ts";
 import { createModProxy, type ModProxy } from "../../src/modproxy/mount.ts";
-import { fakeModules, startFakeProxy, type FakeProxy } from "../support/fakeproxy.ts";
+import { fakeModules, lookupAnswer, startFakeProxy, treeNote, type FakeProxy } from "../support/fakeproxy.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
 
 let fake: FakeProxy;
@@ -15,13 +15,14 @@ let base: string;
 const lines: string[] = [];
 
 beforeAll(async () => {
-  fake = await startFakeProxy(fakeModules(), { "sum.example": { latest: "go.sum database tree\n1\nhash\n" } });
+  fake = await startFakeProxy(fakeModules(), { "sum.example": { latest: treeNote("sum.example"), "lookup/example.com/hello@v1.0.0": lookupAnswer("sum.example", "example.com/hello", "v1.0.0") } });
   const config = { cacheDir: tempDir("mount"), bucket: undefined, region: undefined, endpoint: undefined, pathStyle: false, prefix: "", readOnly: false, modproxyUpstream: fake.url, sumdb: ["sum.example"] };
   proxy = createModProxy({ config, log: createLogger({ verbose: false, debug: true, write: (l) => void lines.push(l) }), backoffMs: 5 });
   server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => proxy.handle(req, new URL(req.url)) });
   base = `http://127.0.0.1:${server.port}/mod`;
 });
 afterAll(async () => {
+  proxy?.close();
   await server?.stop(true);
   await fake?.stop();
   cleanupTempDirs();
@@ -90,9 +91,45 @@ describe("module proxy mount", () => {
   test("checksum database: supported locally, latest short-cached, unknown names 404", async () => {
     const before = fake.count((p) => p.startsWith("sumdb/"));
     expect((await get("sumdb/sum.example/supported")).status).toBe(200);
-    expect(await (await get("sumdb/sum.example/latest")).text()).toBe("go.sum database tree\n1\nhash\n");
+    const latest = await get("sumdb/sum.example/latest");
+    expect([latest.headers.get("x-modproxy-source"), await latest.text()]).toEqual(["upstream", treeNote("sum.example")]);
     expect(fake.count((p) => p.startsWith("sumdb/")) - before).toBe(1);
     expect((await get("sumdb/sum.golang.org/supported")).status).toBe(404);
+  });
+
+  test.each([
+    ["a version number as .mod", "example.com/hello/@v/v1.1.0.mod", "v1.1.0\n", "mod"],
+    ["a .mod of another module", "example.com/hello/v2/@v/v2.0.0.mod", "module example.com/hello\n", "mod"],
+    ["an .info of another version", "example.com/hello/@v/v1.1.0.info", '{"Version":"v1.0.0"}', "info"],
+    ["a query .info that is not JSON", "example.com/pseudo/@v/main.info", "<html>", "query info"],
+    ["an @latest without Version", "example.com/hello/@latest", '{"Time":"2024-01-02T03:04:05Z"}', "latest"],
+    ["a list of words", "example.com/hello/@v/list", "hello\nworld\n", "list"],
+    ["a lookup of random bytes", "sumdb/sum.example/lookup/example.com/hello@v1.0.0", "\x01\x02garbage", "sumdb lookup"],
+    ["an unsigned latest", "sumdb/sum.example/latest", "go.sum database tree\n1\nhash\n", "sumdb latest"],
+  ])("%s is passed through uncached, counted and logged once per kind", async (_name, p, body, what) => {
+    fake.overrides.set(p, body);
+    try {
+      const before = proxy.counters.invalidUpstream;
+      for (let i = 1; i <= 2; i++) {
+        const r = await get(p, { headers: { "Cache-Control": "no-cache" } });
+        expect([r.status, r.headers.get("x-modproxy-source"), r.headers.get("cache-control"), await r.text()]).toEqual([200, "invalid", "no-store", body]);
+        expect(proxy.counters.invalidUpstream).toBe(before + i);
+      }
+      expect(fake.hits.get(p)).toBeGreaterThanOrEqual(2);
+      // Nothing of it is stored: immutable files stay absent, mutable ones keep the good copy earlier tests fetched (if any).
+      const stored = join(proxy.storage.root, p.startsWith("sumdb/") ? p : `module/${p}`);
+      expect(existsSync(stored) && readFileSync(stored, "utf8") === body).toBe(false);
+      if (["mod", "info", "sumdb lookup"].includes(what)) expect(existsSync(stored)).toBe(false);
+      expect(lines.filter((l) => l.includes(`further invalid ${what} answers`)).length).toBe(1);
+    } finally {
+      fake.overrides.delete(p);
+    }
+  });
+
+  test("a valid lookup is cached", async () => {
+    const p = "sumdb/sum.example/lookup/example.com/hello@v1.0.0";
+    for (const source of ["upstream", "local"]) expect((await get(p)).headers.get("x-modproxy-source")).toBe(source);
+    expect(existsSync(join(proxy.storage.root, p))).toBe(true);
   });
 
   test("counters and one debug line per request", () => {

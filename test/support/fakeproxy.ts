@@ -3,7 +3,9 @@
  * serving real module zips (built here with a small zip writer) whose go.mod
  * equals the .mod file, plus checksum-database paths with fixed bytes. It
  * counts requests per path, can be stopped and restarted on the same port,
- * can delay answers, and can serve a broken zip for a chosen path.
+ * can delay answers, can serve a broken zip for a chosen path, and can
+ * answer any path with bytes of the test's choosing (`overrides`).
+ * `lookupAnswer` and `treeNote` build well-formed checksum-database answers.
  */
 import type { Server } from "bun";
 import { crc32 } from "node:zlib";
@@ -69,6 +71,8 @@ export interface FakeProxy {
   readonly broken: Map<string, "cut" | "short">;
   /** Paths answered only after this many milliseconds. */
   readonly delays: Map<string, number>;
+  /** Paths answered 200 with these bytes instead of their own (or of a 404). */
+  readonly overrides: Map<string, string | Uint8Array>;
   /** The exact bytes served for `path` (undefined when absent). */
   file(path: string): Uint8Array | undefined;
   stop(): Promise<void>;
@@ -107,6 +111,7 @@ export async function startFakeProxy(modules: FakeModule[], sumdb: Record<string
   const hits = new Map<string, number>();
   const broken = new Map<string, "cut" | "short">();
   const delays = new Map<string, number>();
+  const overrides = new Map<string, string | Uint8Array>();
   const serve = (port: number) => Bun.serve({
     hostname: "127.0.0.1",
     port,
@@ -115,6 +120,8 @@ export async function startFakeProxy(modules: FakeModule[], sumdb: Record<string
       hits.set(path, (hits.get(path) ?? 0) + 1);
       const delay = delays.get(path);
       if (delay) await Bun.sleep(delay);
+      const override = overrides.get(path);
+      if (override !== undefined) return new Response(override);
       const body = files.get(path);
       if (!body) return new Response(`not found: ${path}\n`, { status: 404 });
       const mode = broken.get(path);
@@ -146,6 +153,7 @@ export async function startFakeProxy(modules: FakeModule[], sumdb: Record<string
     hits,
     broken,
     delays,
+    overrides,
     count: (pred) => [...hits].filter(([p]) => pred(p)).reduce((n, [, c]) => n + c, 0),
     reset: () => hits.clear(),
     file: (p) => files.get(p),
@@ -171,4 +179,16 @@ export function fakeModules(): FakeModule[] {
     { path: "example.com/broken", versions: [{ version: "v1.0.0" }, { version: "v1.0.1" }] },
     { path: "example.com/many", versions: [{ version: "v1.0.0" }, { version: "v1.0.1" }] },
   ];
+}
+
+const b64 = (n: number, fill: number) => Buffer.alloc(n, fill).toString("base64");
+
+/** A signed tree note as sum.golang.org sends it (the signature is not a real one: only its form is right). */
+export function treeNote(db: string, size = 1000): string {
+  return `go.sum database tree\n${size}\n${b64(32, 7)}\n\n\u2014 ${db} ${b64(68, 9)}\n`;
+}
+
+/** A lookup answer for module@version (unescaped) in the form sum.golang.org sends. */
+export function lookupAnswer(db: string, module: string, version: string, id = 42): string {
+  return `${id}\n${module} ${version} h1:${b64(32, 1)}\n${module} ${version}/go.mod h1:${b64(32, 2)}\n\n${treeNote(db)}`;
 }
