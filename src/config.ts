@@ -10,6 +10,10 @@ import { parseBytes, parseDuration } from "./units.ts";
 
 export interface Config {
   cacheDir: string;
+  /** The cache directory may belong to another user or be group/other-writable (store/cache-dir.ts). */
+  cacheDirShared: boolean;
+  /** fsync files before they are renamed into place and journal lines before puts are answered. */
+  fsync: boolean;
   bucket: string | undefined;
   region: string | undefined;
   endpoint: string | undefined;
@@ -35,6 +39,8 @@ interface FlagSpec { kind: Kind; env?: string; alias?: string; hint?: string; he
 /** Flags shared by direct mode and `serve`. */
 export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "cache-dir": { kind: "string", env: "GOCACHE_DIR", hint: "DIR", help: "Local cache directory (default $XDG_CACHE_HOME/go-cache-plugin)" },
+  "cache-dir-shared": { kind: "boolean", env: "GOCACHE_DIR_SHARED", help: "Accept a cache directory owned by another user or writable by group/others (refused by default: whoever writes it chooses what go links)" },
+  fsync: { kind: "boolean", env: "GOCACHE_FSYNC", help: "fsync every cache file and journal line before answering (survives power loss; slower)" },
   bucket: { kind: "string", env: "GOCACHE_S3_BUCKET", hint: "NAME", help: "S3 bucket backing the local cache (none: local-only mode)" },
   region: { kind: "string", env: "GOCACHE_S3_REGION", hint: "REGION", help: "S3 region (default: asked from the bucket's location)" },
   "s3-endpoint-url": { kind: "string", env: "GOCACHE_S3_ENDPOINT_URL", hint: "URL", help: "S3-compatible endpoint (R2, MinIO, ...)" },
@@ -224,6 +230,8 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
   const verbose = bool("v");
   return {
     cacheDir: resolveCacheDir(str("cache-dir"), env),
+    cacheDirShared: bool("cache-dir-shared"),
+    fsync: bool("fsync"),
     bucket,
     region: str("region"),
     endpoint,

@@ -1,5 +1,4 @@
 /** Direct mode: `GOCACHEPROG=go-cache-plugin [flags]`. Parses, wires, runs; no logic of its own. */
-import { mkdirSync } from "node:fs";
 import { parseArgs } from "citty";
 import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef, type Config } from "../config.ts";
 import { createLogger, describeError, type Logger } from "../log.ts";
@@ -8,6 +7,7 @@ import { announce, serveStdio } from "../server/stdio.ts";
 import { newSessionCounters } from "../server/session.ts";
 import type { LocalStore } from "../store/local.ts";
 import { wireCache } from "./wire.ts";
+import { prepareCacheDir } from "../store/cache-dir.ts";
 import { trimDue, trimStore } from "../store/trim.ts";
 import { trimModuleCache } from "../modproxy/trim.ts";
 import { printUsage } from "./usage.ts";
@@ -22,7 +22,7 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   const parsed = parseArgs(argv, toArgsDef(CACHE_FLAGS));
   if (parsed._.length > 0) throw new UsageError(`unknown command or argument ${JSON.stringify(parsed._[0])}`);
   const config = buildConfig(parsed);
-  prepareCacheDir(config.cacheDir);
+  prepareCacheDir(config.cacheDir, { shared: config.cacheDirShared });
   if (!opts.announced) announce(); // before anything slow: the go command is waiting for it
 
   const log = createLogger({ verbose: config.verbose, debug: (config.debug & 1) !== 0 });
@@ -38,14 +38,6 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   maybeTrim(local, config, log);
   if (config.metrics) log.warn(metrics.summary());
   return code;
-}
-
-export function prepareCacheDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new Error(`cannot create cache directory ${dir}`, { cause: err });
-  }
 }
 
 /** Trims the build cache when due, and with `moduleCache` (serve with the module proxy) that directory by --expiry. */

@@ -6,7 +6,8 @@ import { Histogram, Metrics } from "../metrics.ts";
 import { newSessionCounters } from "../server/session.ts";
 import { PluginServer } from "../server/socket.ts";
 import { startHttp, type Mount } from "../server/http.ts";
-import { maybeTrim, prepareCacheDir } from "./direct.ts";
+import { maybeTrim } from "./direct.ts";
+import { prepareCacheDir } from "../store/cache-dir.ts";
 import { moduleCacheRoot } from "../modproxy/trim.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
@@ -41,7 +42,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv, toArgsDef(specs));
   if (parsed._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed._[0])}`);
   const config = buildServeConfig(parsed);
-  prepareCacheDir(config.cacheDir);
+  prepareCacheDir(config.cacheDir, { shared: config.cacheDirShared });
 
   const log = createLogger({ verbose: true, debug: (config.debug & 1) !== 0 });
   const metrics = new Metrics();

@@ -23,7 +23,7 @@ export interface Wired {
 }
 
 export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired {
-  const local = new LocalStore({ dir: config.cacheDir });
+  const local = new LocalStore({ dir: config.cacheDir, fsync: config.fsync });
   metrics.register("local", () => ({ ...local.counters }));
   if (!config.bucket) return { cache: local, local, afterStart() {} };
 
@@ -38,8 +38,9 @@ export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired 
     uploadConcurrency: config.uploadConcurrency,
     prefetchConcurrency: PREFETCH_CONCURRENCY,
     readOnly: config.readOnly,
+    fsync: config.fsync,
   });
-  const journal = config.readOnly ? undefined : new Journal(join(local.layout.root, "journal"));
+  const journal = config.readOnly ? undefined : new Journal(join(local.layout.root, "journal"), { fsync: config.fsync });
   const tiered = new TieredCache({ local, remote, journal, minUploadSize: config.minUploadSize, uploadTimeoutMs: config.uploadTimeoutMs, log });
   metrics.register("remote", () => ({ ...tiered.counters }));
   metrics.register("remote", () => ({ ...tiered.uploads.counters }), ["uploadQueue"]);

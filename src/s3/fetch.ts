@@ -6,15 +6,17 @@
  * equals its output ID. Runs in the S3 worker; installs objects only (the
  * main thread holds the action records).
  */
-import { closeSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync } from "node:fs";
 import { openTemp, type LocalStore } from "../store/local.ts";
+import { describeError } from "../log.ts";
+import { FileWriteError } from "./native.ts";
 import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/remote.ts";
 import type { FetchOutcome } from "./messages.ts";
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 /** The miss for bytes whose SHA-256 is not the entry's output ID; undefined when it is. */
 const mismatch = (e: ManifestEntry, digest: string): FetchOutcome | undefined =>
-  digest === e.outputId ? undefined : { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}` };
+  digest === e.outputId ? undefined : { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}`, outputId: e.outputId };
 /** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
 const STREAM_OVER = PACK_ENTRY_MAX;
 
@@ -30,32 +32,61 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 
 /** Installs an entry whose record is known (from a record or a manifest); fetches the output unless present. */
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
-  const present = statSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
-  if (present) {
-    // Verified when it was written.
-    return { hit: { outputId: e.outputId, size: present.size, timeNanos: e.timeNanos }, bytes: 0 };
-  }
+  const present = presentObject(local, e);
+  if (present) return present;
   if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(remote, local, e);
-  const body = inline ?? (await remote.getObject(e.outputId));
+  const body = inline ?? (await remote.getObject(e.outputId, e.size));
   if (!body) return { miss: "no-output", detail: e.outputId };
   return installVerified(local, e, body);
+}
+
+/**
+ * The entry's object when it is already here and right: its size must be the
+ * record's (or, when the record has none, its SHA-256 the output ID). A
+ * wrong one (a short write of an older version, a damaged disk) is removed,
+ * so the caller fetches it again.
+ */
+function presentObject(local: LocalStore, e: ManifestEntry): FetchOutcome | undefined {
+  const path = local.layout.objectPath(e.outputId);
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  const right = st.isFile() && (e.size >= 0 ? st.size === e.size : sha256(st.size > 0 ? Bun.mmap(path) : new Uint8Array(0)) === e.outputId);
+  if (right) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
+  try { unlinkSync(path); } catch { /* replaced meanwhile */ }
+  return undefined;
+}
+
+/** Local trouble (full disk, read-only or unwritable directory) while installing: the get is a miss, the bucket is not to blame. */
+function localFailure(e: ManifestEntry, err: unknown): FetchOutcome {
+  const code = (err as NodeJS.ErrnoException)?.code ?? ((err as Error)?.cause as NodeJS.ErrnoException)?.code ?? "Error";
+  return { error: { kind: `local/${code}`, message: `[local] install output ${e.outputId}: ${describeError(err)}` } };
 }
 
 /** Streams the output into a temporary file beside its final name and publishes it only if its SHA-256 is the output ID. */
 async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry): Promise<FetchOutcome> {
   const finalPath = local.layout.objectPath(e.outputId);
-  const tmp = openTemp(finalPath, 0o755); // the mode stays: the download truncates, it does not recreate
-  closeSync(tmp.fd);
+  let tmp;
+  try {
+    tmp = openTemp(finalPath, 0o755); // the mode stays: the download truncates, it does not recreate
+    closeSync(tmp.fd);
+  } catch (err) {
+    return localFailure(e, err);
+  }
   let published = false;
   try {
-    const size = await remote.getObjectToFile(e.outputId, tmp.path);
+    const size = await remote.getObjectToFile(e.outputId, tmp.path, e.size);
     if (size === undefined) return { miss: "no-output", detail: e.outputId };
+    if (e.size >= 0 && size !== e.size) return { miss: "digest-mismatch", detail: `output ${e.outputId} is ${size} bytes, the record says ${e.size}`, outputId: e.outputId };
     // Mapped, not read: the bytes are in the page cache already.
     const bad = mismatch(e, sha256(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0)));
     if (bad) return bad;
+    if (local.fsync) syncFile(tmp.path);
     renameSync(tmp.path, finalPath);
     published = true;
     return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size };
+  } catch (err) {
+    if (err instanceof FileWriteError) return localFailure(e, err); // writing the file failed, not the request
+    throw err;
   } finally {
     if (!published) try { unlinkSync(tmp.path); } catch { /* never written */ }
   }
@@ -68,8 +99,17 @@ async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry
  * thread uses it for the pack's entries.
  */
 export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8Array): FetchOutcome {
-  const bad = mismatch(e, sha256(body));
+  const bad = mismatch(e, sha256(body)) ?? (e.size >= 0 && body.length !== e.size ? { miss: "digest-mismatch" as const, detail: `output ${e.outputId} is ${body.length} bytes, the record says ${e.size}`, outputId: e.outputId } : undefined);
   if (bad) return bad;
-  local.putObjectBytes(e.outputId, body);
+  try {
+    local.putObjectBytes(e.outputId, body);
+  } catch (err) {
+    return localFailure(e, err);
+  }
   return { hit: { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos }, bytes: body.length };
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, "r");
+  try { fsyncSync(fd); } finally { closeSync(fd); }
 }

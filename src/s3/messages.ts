@@ -15,7 +15,11 @@ export interface WorkerConfig {
   /** Remote requests in flight for one session's prefetch. */
   prefetchConcurrency: number;
   readOnly: boolean;
+  /** --fsync: installed files are synced before they are renamed into place. */
+  fsync: boolean;
 }
+
+export type UploadOutcome = "written" | "exists" | "gone" | "corrupt";
 
 export interface FailureInfo { kind: string; message: string }
 
@@ -35,12 +39,14 @@ export interface PackedEntry { entry: ManifestEntry; bytes: Uint8Array }
 
 export type FetchOutcome =
   | { hit: ActionRecord; bytes: number; prefetched?: boolean }
-  | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string }
+  /** `outputId`: the output whose bucket copy failed its check (digest-mismatch). */
+  | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string; outputId?: string }
   | { error: FailureInfo };
 
 export type FromWorker =
   | { t: "fetched"; id: number; outcome: FetchOutcome }
-  | { t: "uploaded"; actionId: string; outcome: "written" | "exists" | "gone"; bytes: number }
+  /** corrupt: the local object failed its check and was removed, not uploaded. */
+  | { t: "uploaded"; actionId: string; outcome: UploadOutcome; bytes: number }
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
   | { t: "prefetched"; session: number; actionId: string; bytes: number; record: ActionRecord }

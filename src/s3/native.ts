@@ -12,12 +12,27 @@
  */
 import { isNotFound } from "./errors.ts";
 
-/** Reads one key: its bytes, undefined when the key does not exist; throws on any failure. */
-export type KeyReader = (key: string) => Promise<Uint8Array | undefined>;
-/** Streams one key's bytes into the file at `path` (truncated first): their count, or undefined when the key does not exist; throws on any failure. */
-export type KeyFileReader = (key: string, path: string) => Promise<number | undefined>;
-/** Writes one key; with ifNoneMatch, fails with a 412 error when the key exists. */
-export type KeyWriter = (key: string, body: Uint8Array, opts?: { ifNoneMatch?: boolean }) => Promise<void>;
+/**
+ * Reads one key: its bytes, undefined when the key does not exist; throws on
+ * any failure, including a body longer than `maxBytes` (announced or
+ * actual: the read stops there, a hostile store cannot fill memory).
+ */
+export type KeyReader = (key: string, maxBytes: number) => Promise<Uint8Array | undefined>;
+/**
+ * Streams one key's bytes into the file at `path` (truncated first): their
+ * count, or undefined when the key does not exist; throws on any failure,
+ * including a body that does not announce a length of at most `maxBytes`.
+ * A failure to write the file is a FileWriteError (the disk, not the store).
+ */
+export type KeyFileReader = (key: string, path: string, maxBytes: number) => Promise<number | undefined>;
+/** Writes one key; with ifNoneMatch, fails with a 412 error when the key exists. A Blob body (a file) is streamed. */
+export type KeyWriter = (key: string, body: Uint8Array | Blob, opts?: { ifNoneMatch?: boolean }) => Promise<void>;
+
+/** Writing a downloaded body to local disk failed (full disk, read-only directory): not the store's fault. */
+export class FileWriteError extends Error {}
+
+/** A body over its bound. */
+export class TooLargeError extends Error {}
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -83,24 +98,43 @@ async function failure(res: Response): Promise<S3RequestError> {
 export function nativeIO(opts: NativeOptions): { read: KeyReader; readToFile: KeyFileReader; write: KeyWriter } {
   const signer = signerFor(opts);
   /** The response of a GET of `key` when it is a 200; undefined for a missing key; throws otherwise. */
-  const get = async (key: string): Promise<Response | undefined> => {
+  const get = async (key: string, maxBytes: number): Promise<Response | undefined> => {
     const url = (await signer()).presign(key, { method: "GET", expiresIn: PRESIGN_SECONDS });
-    const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs) });
-    if (res.status === 200) return res;
+    // A redirect could point anywhere (another host, a metadata address): never followed.
+    const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs), redirect: "manual" });
+    if (res.status === 200) {
+      const announced = Number(res.headers.get("content-length") ?? NaN);
+      if (announced > maxBytes) {
+        void res.body?.cancel().catch(() => {});
+        throw new TooLargeError(`${key}: ${announced} bytes, more than the ${maxBytes} allowed`);
+      }
+      return res;
+    }
     const err = await failure(res);
     if (isNotFound(err)) return undefined; // a missing key; a missing bucket is a failure
     throw err;
   };
   return {
-    async read(key) {
-      const res = await get(key);
-      return res && (await res.bytes());
+    async read(key, maxBytes) {
+      const res = await get(key, maxBytes);
+      return res && (await boundedBytes(res, maxBytes, key));
     },
     // Bun writes the body to the file as it arrives: no buffer the size of
     // the object, about a fifth less CPU than read + write for large ones.
-    async readToFile(key, path) {
-      const res = await get(key);
-      return res && (await Bun.write(path, res));
+    async readToFile(key, path, maxBytes) {
+      const res = await get(key, maxBytes);
+      if (!res) return undefined;
+      if (res.headers.get("content-length") === null) {
+        void res.body?.cancel().catch(() => {});
+        throw new TooLargeError(`${key}: no Content-Length (an unbounded body is not streamed to disk)`);
+      }
+      let n: number;
+      try {
+        n = await Bun.write(path, res);
+      } catch (err) {
+        throw new FileWriteError(`write ${path}`, { cause: err });
+      }
+      return n;
     },
     async write(key, body, o = {}) {
       const url = (await signer()).presign(key, { method: "PUT", expiresIn: PRESIGN_SECONDS });
@@ -109,6 +143,7 @@ export function nativeIO(opts: NativeOptions): { read: KeyReader; readToFile: Ke
         body,
         headers: o.ifNoneMatch ? { "If-None-Match": "*" } : {},
         signal: AbortSignal.timeout(opts.timeoutMs),
+        redirect: "manual",
       });
       if (res.status === 200 || res.status === 201 || res.status === 204) {
         await res.arrayBuffer().catch(() => {}); // release the connection
@@ -117,4 +152,27 @@ export function nativeIO(opts: NativeOptions): { read: KeyReader; readToFile: Ke
       throw await failure(res);
     },
   };
+}
+
+/** Reads a body of at most `max` bytes, stopping (and failing) as soon as it is longer. */
+async function boundedBytes(res: Response, max: number, key: string): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      void reader.cancel().catch(() => {});
+      throw new TooLargeError(`${key}: more than the ${max} bytes allowed`);
+    }
+    parts.push(value);
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
 }

@@ -3,12 +3,12 @@
  * use (a warm local build never pays for it) and every call is a message:
  * the protocol loop never waits on the network for a write.
  */
-import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
+import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, UploadOutcome, WorkerConfig } from "./messages.ts";
 import type { UploadJob } from "../store/journal.ts";
 import type { ActionRecord } from "../store/store.ts";
 
 export interface RemoteTierEvents {
-  uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void;
+  uploaded(actionId: string, outcome: UploadOutcome, bytes: number): void;
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
   manifestFound(session: number, key: string, entries: number): void;
   packFound(session: number, entries: PackedEntry[], bytes: number): void;

@@ -19,7 +19,7 @@ import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, RemoteStore, type ManifestEntry, type PackPart } from "../store/remote.ts";
-import { readFileSync } from "node:fs";
+import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { LocalStore } from "../store/local.ts";
 import type { UploadJob } from "../store/journal.ts";
 import { describeError } from "../log.ts";
@@ -46,7 +46,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
 
 function init(c: WorkerConfig): void {
   config = c;
-  local = new LocalStore({ dir: c.cacheDir });
+  local = new LocalStore({ dir: c.cacheDir, fsync: c.fsync });
   fetches = new Limiter(c.concurrency);
   uploads = new Limiter(c.uploadConcurrency);
   remote = resolveRegion(c).then((region) => new RemoteStore({ io: openBucket(c, region), prefix: c.prefix }));
@@ -74,10 +74,23 @@ async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutco
       if ("hit" in outcome) return { ...outcome, prefetched: true };
     }
     session.probe(actionId);
-    return await fetches.run(() => fetchEntry(store, local, actionId));
+    const outcome = await fetches.run(() => fetchEntry(store, local, actionId));
+    noteCorrupt(outcome);
+    return outcome;
   } catch (err) {
     return { error: failure(err) };
   }
+}
+
+/**
+ * Outputs whose bucket copy failed its digest: the next upload of each
+ * replaces it unconditionally (a conditional write would keep it for good).
+ * Bounded: a bucket full of bad copies cannot grow it without end.
+ */
+const corruptInBucket = new Set<string>();
+function noteCorrupt(outcome: FetchOutcome): void {
+  if (!("miss" in outcome) || outcome.miss !== "digest-mismatch" || !outcome.outputId) return;
+  if (corruptInBucket.size < 100_000) corruptInBucket.add(outcome.outputId);
 }
 
 async function endSession(id: number, manifest: SessionManifest | undefined): Promise<void> {
@@ -110,21 +123,39 @@ function packParts(entries: ManifestEntry[]): PackPart[] {
     } catch {
       continue; // trimmed meanwhile: prefetch fetches it on its own
     }
-    if (bytes.length !== e.size) continue;
+    // Read anyway, so checked: a damaged object goes into no pack (and is removed, to be fetched or rebuilt).
+    if (bytes.length !== e.size || new Bun.CryptoHasher("sha256").update(bytes).digest("hex") !== e.outputId) {
+      try { unlinkSync(local.layout.objectPath(e.outputId)); } catch { /* gone */ }
+      continue;
+    }
     parts.push({ outputId: e.outputId, bytes });
     total += bytes.length;
   }
   return parts;
 }
 
+/**
+ * Uploads one journaled entry, verified first: the local object must have
+ * the job's size and SHA-256 (the journal may be old or tampered with, the
+ * file damaged); one that does not is removed and reported, never uploaded.
+ * The hash reads a memory mapping (no copy in memory); a large output is
+ * then streamed from its file rather than held in memory.
+ */
 async function uploadWithRetry(job: UploadJob, attempt: number): Promise<void> {
   try {
     const store = await remote!;
     await uploads.run(async () => {
-      const file = Bun.file(local.layout.objectPath(job.outputId));
-      if (!(await file.exists())) return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
-      const body = await file.bytes();
-      const outcome = await store.putObject(job.outputId, body);
+      const path = local.layout.objectPath(job.outputId);
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st) return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
+      const body = st.isFile() && st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0);
+      if (!st.isFile() || body.length !== job.size || new Bun.CryptoHasher("sha256").update(body).digest("hex") !== job.outputId) {
+        try { unlinkSync(path); } catch { /* gone */ }
+        return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
+      }
+      const replace = corruptInBucket.delete(job.outputId);
+      // Large outputs go up streamed from the file (renamed into place whole, never rewritten), small ones from the bytes in hand.
+      const outcome = await store.putObject(job.outputId, body.length > INLINE_MAX ? Bun.file(path) : body, { replace });
       await store.putAction(job.actionId, { outputId: job.outputId, timeNanos: job.timeNanos });
       await store.putAx({ ...job, size: body.length }, body.length <= INLINE_MAX ? body : undefined);
       post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0 });

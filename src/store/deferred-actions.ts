@@ -20,11 +20,11 @@ import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ActionRecord } from "./store.ts";
 import { encodeRecord } from "./layout.ts";
+import { uniqueTag } from "./identity.ts";
 
 /** Records written at once while flushing (Bun's file-system threads do the work). */
 const FLUSH_CONCURRENCY = 8;
 
-let tmpCounter = 0;
 
 export class DeferredActions {
   private readonly held = new Map<string, ActionRecord>();
@@ -35,7 +35,7 @@ export class DeferredActions {
   failures = 0;
   lastError: unknown;
 
-  constructor(private readonly pathOf: (actionId: string) => string) {}
+  constructor(private readonly pathOf: (actionId: string) => string, private readonly fsync = false) {}
 
   get size(): number {
     return this.held.size;
@@ -75,7 +75,7 @@ export class DeferredActions {
         for (let record = this.held.get(id); record; record = this.held.get(id)) {
           this.writing.add(id);
           try {
-            await writeAtomic(this.pathOf(id), encodeRecord(record.outputId, record.size, record.timeNanos));
+            await writeAtomic(this.pathOf(id), encodeRecord(record.outputId, record.size, record.timeNanos), this.fsync);
           } catch (err) {
             this.failures++;
             this.lastError = new Error(`[local] write action ${id}`, { cause: err });
@@ -90,8 +90,8 @@ export class DeferredActions {
   }
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.d${++tmpCounter}.tmp`;
+async function writeAtomic(path: string, text: string, fsync: boolean): Promise<void> {
+  const tmp = `${path}.${uniqueTag()}.tmp`;
   let file;
   try {
     file = await open(tmp, "wx", 0o644);
@@ -102,6 +102,7 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   }
   try {
     await file.writeFile(text);
+    if (fsync) await file.sync();
     await file.close();
     await rename(tmp, path);
   } catch (err) {

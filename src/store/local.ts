@@ -7,12 +7,13 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
-import { closeSync, constants, fchmodSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
 import { nowNanos } from "../protocol/messages.ts";
 import { DeferredActions } from "./deferred-actions.ts";
+import { uniqueTag } from "./identity.ts";
 
 /** Objects used less recently than this get their mtime refreshed, which is what trimming orders by. */
 export const TOUCH_AFTER_MS = 10 * 60 * 1000;
@@ -20,6 +21,8 @@ export const TOUCH_AFTER_MS = 10 * 60 * 1000;
 export interface LocalStoreOptions {
   /** The cache directory (created if missing). */
   dir: string;
+  /** fsync every file before it is renamed into place, and its directory after (--fsync). */
+  fsync?: boolean;
 }
 
 export interface LocalCounters {
@@ -27,7 +30,6 @@ export interface LocalCounters {
   corrupt: number;
 }
 
-let tmpCounter = 0;
 /** Longer than any action record (64 + 1 + 15 + 1 + 20 + 1 bytes). */
 const recordBuf = Buffer.allocUnsafe(128);
 
@@ -37,9 +39,12 @@ export class LocalStore implements Cache {
   /** Records of installed (not put) entries, written off this thread; see deferred-actions.ts. */
   readonly deferred: DeferredActions;
 
+  readonly fsync: boolean;
+
   constructor(opts: LocalStoreOptions) {
     this.layout = new Layout(opts.dir);
-    this.deferred = new DeferredActions((id) => this.layout.actionPath(id));
+    this.fsync = opts.fsync ?? false;
+    this.deferred = new DeferredActions((id) => this.layout.actionPath(id), this.fsync);
   }
 
   /** The action's record, or undefined when absent or unreadable. */
@@ -96,13 +101,13 @@ export class LocalStore implements Cache {
   /** Writes an action record atomically. */
   putAction(actionId: string, record: ActionRecord): void {
     this.deferred.supersede(actionId, record);
-    writeAtomic(this.layout.actionPath(actionId), encodeRecord(record.outputId, record.size, record.timeNanos));
+    writeAtomic(this.layout.actionPath(actionId), encodeRecord(record.outputId, record.size, record.timeNanos), 0o644, this.fsync);
   }
 
   /** Installs verified bytes as an object (used when faulting in from another tier). */
   putObjectBytes(outputId: string, bytes: Uint8Array): string {
     const path = this.layout.objectPath(outputId);
-    writeAtomic(path, bytes, 0o755);
+    writeAtomic(path, bytes, 0o755, this.fsync);
     return path;
   }
 
@@ -118,9 +123,13 @@ function processUmask(): number {
   return (umask ??= process.umask());
 }
 
-/** Opens a fresh temporary file beside `finalPath`, creating the directory on first use. */
+/**
+ * Opens a fresh temporary file beside `finalPath`, creating the directory on
+ * first use. Its name carries the writer (identity.ts), so that trimming can
+ * tell a killed writer's leftovers from a live one's.
+ */
 export function openTemp(finalPath: string, mode: number): { fd: number; path: string } {
-  const path = `${finalPath}.${process.pid}.${++tmpCounter}.tmp`;
+  const path = `${finalPath}.${uniqueTag()}.tmp`;
   let fd: number;
   try {
     fd = openSync(path, "wx", mode);
@@ -134,12 +143,30 @@ export function openTemp(finalPath: string, mode: number): { fd: number; path: s
   return { fd, path };
 }
 
-function writeAtomic(finalPath: string, data: string | Uint8Array, mode = 0o644): void {
+/** Writes all of `bytes` (a write may take fewer than asked, e.g. on a nearly full disk); throws when the disk takes none. */
+export function writeFully(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) {
+    const n = writeSync(fd, bytes, off, bytes.length - off);
+    if (n <= 0) throw Object.assign(new Error("no progress writing (disk full?)"), { code: "ENOSPC" });
+    off += n;
+  }
+}
+
+/** Makes a rename in `dir` durable (--fsync). */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY);
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+function writeAtomic(finalPath: string, data: string | Uint8Array, mode: number, fsync: boolean): void {
   const tmp = openTemp(finalPath, mode);
   try {
-    writeSync(tmp.fd, data as Uint8Array);
+    writeFully(tmp.fd, typeof data === "string" ? Buffer.from(data, "latin1") : data);
+    if (fsync) fsyncSync(tmp.fd);
     closeSync(tmp.fd);
     renameSync(tmp.path, finalPath);
+    if (fsync) syncDir(dirname(finalPath));
   } catch (err) {
     try { closeSync(tmp.fd); } catch { /* already closed */ }
     try { unlinkSync(tmp.path); } catch { /* never created */ }
@@ -169,8 +196,7 @@ export class ObjectWriter implements PutSink {
     this.written += bytes.length;
     if (this.failure || this.written > this.req.size) return;
     try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(this.fd, bytes, off);
+      writeFully(this.fd, bytes);
       this.hasher.update(bytes);
     } catch (err) {
       this.failure = err; // e.g. ENOSPC: reported at commit, after the body is consumed
@@ -184,10 +210,13 @@ export class ObjectWriter implements PutSink {
       if (this.written !== size) throw new Error(`body is ${this.written} bytes, BodySize says ${size}`);
       const digest = this.hasher.digest("hex");
       if (digest !== outputId) throw new Error(`body SHA-256 ${digest} does not match OutputID ${outputId}`);
+      if (this.store.fsync) fsyncSync(this.fd);
       closeSync(this.fd);
       this.fd = -1;
       const diskPath = this.store.layout.objectPath(outputId);
       renameSync(this.tmpPath, diskPath);
+      this.tmpPath = "";
+      if (this.store.fsync) syncDir(dirname(diskPath));
       const record = { outputId, size, timeNanos: nowNanos() };
       this.store.putAction(actionId, record);
       return { ...record, diskPath };

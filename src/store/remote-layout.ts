@@ -5,6 +5,8 @@
  *   [<prefix>/]action/<first two hex>/<action id hex>   "<output id hex> <unix nanoseconds>"
  *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
  */
+import { gunzipSync } from "node:zlib";
+
 export interface RemoteRecord {
   outputId: string;
   timeNanos: bigint;
@@ -45,6 +47,22 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  */
 export const INLINE_MAX = 128 * 1024;
 
+/**
+ * Bounds on what is read from the bucket, per kind of object (a hostile or
+ * broken bucket must not exhaust memory): records are under 100 bytes, an
+ * `ax` record is a line plus at most INLINE_MAX, a manifest of a large
+ * build is a few MB, a pack is PACK_MAX plus its header.
+ */
+export const RECORD_READ_MAX = 1024;
+export const POINTER_READ_MAX = 1024;
+export const AX_READ_MAX = INLINE_MAX + 256;
+export const MANIFEST_READ_MAX = 16 << 20;
+/** Decompressed manifest text, and entries per manifest. */
+export const MANIFEST_TEXT_MAX = 64 << 20;
+export const MANIFEST_ENTRIES_MAX = 250_000;
+/** An output of unknown size (a compatible record carries none). */
+export const OBJECT_READ_MAX = 16 * 2 ** 30;
+
 export interface ManifestEntry { actionId: string; outputId: string; size: number; timeNanos: bigint }
 
 const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
@@ -58,6 +76,9 @@ export const PACK_ENTRY_MAX = 64 * 1024;
 /** Bound on one pack's total size. */
 export const PACK_MAX = 32 << 20;
 const PACK_MAGIC = "gcp-pack 1";
+/** Entries in one pack, and the bytes read for one (outputs plus header lines). */
+export const PACK_ENTRIES_MAX = 100_000;
+export const PACK_READ_MAX = PACK_MAX + PACK_ENTRIES_MAX * 100;
 
 export interface PackPart { outputId: string; bytes: Uint8Array }
 
@@ -82,6 +103,7 @@ export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefin
   const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(ascii.decode(bytes.subarray(0, firstNl))) : null;
   if (!m) return undefined;
   const n = Number(m[1]);
+  if (n > PACK_ENTRIES_MAX) return undefined;
   const lines: Array<[string, number]> = [];
   let at = firstNl + 1;
   for (let i = 0; i < n; i++) {
@@ -124,12 +146,21 @@ export function encodeManifest(entries: ManifestEntry[]): Uint8Array {
   return Bun.gzipSync(new TextEncoder().encode(entries.map((e) => `${e.actionId} ${e.outputId} ${e.size} ${e.timeNanos}\n`).join("")));
 }
 
-export function decodeManifest(bytes: Uint8Array): ManifestEntry[] {
-  const text = new TextDecoder().decode(Bun.gunzipSync(bytes as Uint8Array<ArrayBuffer>));
+/** The entries; undefined when it is not gzip, inflates beyond MANIFEST_TEXT_MAX (a bomb) or lists more than MANIFEST_ENTRIES_MAX. */
+export function decodeManifest(bytes: Uint8Array): ManifestEntry[] | undefined {
+  let raw: Uint8Array;
+  try {
+    raw = gunzipSync(bytes, { maxOutputLength: MANIFEST_TEXT_MAX });
+  } catch {
+    return undefined;
+  }
+  const text = new TextDecoder().decode(raw);
   const out: ManifestEntry[] = [];
   for (const line of text.split("\n")) {
     const m = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})$/.exec(line);
-    if (m) out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
+    if (!m) continue;
+    if (out.length >= MANIFEST_ENTRIES_MAX) return undefined;
+    out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
   }
   return out;
 }

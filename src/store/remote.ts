@@ -10,7 +10,9 @@
  */
 import type { BucketIO } from "../s3/io.ts";
 import { isNotFound, isNotImplemented, isPreconditionFailed } from "../s3/errors.ts";
+import { FileWriteError, TooLargeError } from "../s3/native.ts";
 import {
+  AX_READ_MAX, MANIFEST_READ_MAX, OBJECT_READ_MAX, PACK_READ_MAX, POINTER_READ_MAX, RECORD_READ_MAX,
   actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
   manifestIndexKey, manifestKey, outputKey, packKey, type ManifestEntry, type PackPart, type RemoteRecord,
 } from "./remote-layout.ts";
@@ -32,30 +34,40 @@ export class RemoteStore {
   constructor(private readonly opts: RemoteStoreOptions) {}
 
   async getAction(actionId: string): Promise<RemoteRecord | undefined> {
-    const text = await this.read(actionKey(this.opts.prefix, actionId), `read action ${actionId}`);
+    const text = await this.read(actionKey(this.opts.prefix, actionId), `read action ${actionId}`, RECORD_READ_MAX);
     if (text === undefined) return undefined;
     const record = decodeRemoteRecord(new TextDecoder().decode(text));
     if (!record) throw new Error(`[s3] read action ${actionId}: malformed record`);
     return record;
   }
 
-  getObject(outputId: string): Promise<Uint8Array | undefined> {
-    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`);
+  /** An object (unverified); `size`, when known (>= 0), bounds what is read. */
+  getObject(outputId: string, size = -1): Promise<Uint8Array | undefined> {
+    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, size >= 0 ? size : OBJECT_READ_MAX);
   }
 
   /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
-  getObjectToFile(outputId: string, path: string): Promise<number | undefined> {
-    return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path));
+  getObjectToFile(outputId: string, path: string, size = -1): Promise<number | undefined> {
+    const max = size >= 0 ? size : OBJECT_READ_MAX;
+    return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path, max));
   }
 
   async putAction(actionId: string, record: RemoteRecord): Promise<void> {
     await this.write(actionKey(this.opts.prefix, actionId), new TextEncoder().encode(encodeRemoteRecord(record)), `write action ${actionId}`);
   }
 
-  /** Writes an object unless the bucket has it already; says which. */
-  async putObject(outputId: string, bytes: Uint8Array): Promise<"written" | "exists"> {
+  /**
+   * Writes an object unless the bucket has it already; says which. With
+   * `replace` it is written whatever is there (the copy there was found
+   * corrupt: a conditional write would keep it for good).
+   */
+  async putObject(outputId: string, bytes: Uint8Array | Blob, opts: { replace?: boolean } = {}): Promise<"written" | "exists"> {
     const key = outputKey(this.opts.prefix, outputId);
     const what = `write output ${outputId}`;
+    if (opts.replace) {
+      await this.write(key, bytes, what);
+      return "written";
+    }
     if (this.conditionalWrites) {
       try {
         await this.write(key, bytes, what, true);
@@ -79,7 +91,7 @@ export class RemoteStore {
   }
 
   async getAx(actionId: string): Promise<ReturnType<typeof decodeAx>> {
-    const bytes = await this.read(axKey(this.opts.prefix, actionId), `read ax ${actionId}`);
+    const bytes = await this.read(axKey(this.opts.prefix, actionId), `read ax ${actionId}`, AX_READ_MAX);
     return bytes && decodeAx(bytes);
   }
 
@@ -89,20 +101,23 @@ export class RemoteStore {
 
   /** The key of the manifest indexed under this action, if any. */
   async getManifestPointer(actionId: string): Promise<string | undefined> {
-    const bytes = await this.read(manifestIndexKey(this.opts.prefix, actionId), `read manifest index ${actionId}`);
+    const bytes = await this.read(manifestIndexKey(this.opts.prefix, actionId), `read manifest index ${actionId}`, POINTER_READ_MAX);
     return bytes && new TextDecoder().decode(bytes).trim();
   }
 
   async getManifest(key: string): Promise<ManifestEntry[] | undefined> {
     if (!key.startsWith(manifestKey(this.opts.prefix, ""))) throw new Error(`[s3] manifest key ${key} is outside ${manifestKey(this.opts.prefix, "")}`);
-    const bytes = await this.read(key, `read manifest ${key}`);
-    return bytes && decodeManifest(bytes);
+    const bytes = await this.read(key, `read manifest ${key}`, MANIFEST_READ_MAX);
+    if (!bytes) return undefined;
+    const entries = decodeManifest(bytes);
+    if (!entries) throw new Error(`[s3] read manifest ${key}: malformed, or over its bounds`);
+    return entries;
   }
 
   /** The small outputs packed with the manifest at `key` (unverified), if it has a pack. */
   async getPack(key: string): Promise<Map<string, Uint8Array> | undefined> {
     const hash = key.slice(manifestKey(this.opts.prefix, "").length);
-    const bytes = await this.read(packKey(this.opts.prefix, hash), `read pack ${hash}`);
+    const bytes = await this.read(packKey(this.opts.prefix, hash), `read pack ${hash}`, PACK_READ_MAX);
     if (!bytes) return undefined;
     const parts = decodePack(bytes);
     if (!parts) throw new Error(`[s3] read pack ${hash}: malformed`);
@@ -124,8 +139,8 @@ export class RemoteStore {
     return k;
   }
 
-  private read(key: string, what: string): Promise<Uint8Array | undefined> {
-    return this.retrying(what, () => this.opts.io.read(key));
+  private read(key: string, what: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    return this.retrying(what, () => this.opts.io.read(key, maxBytes));
   }
 
   /**
@@ -139,6 +154,8 @@ export class RemoteStore {
         return await op();
       } catch (err) {
         if (isNotFound(err)) return undefined;
+        if (err instanceof FileWriteError) throw err; // the local disk: asking again does not help
+        if (err instanceof TooLargeError) throw new Error(`[s3] ${what}`, { cause: err });
         if (attempt >= READ_ATTEMPTS || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) {
           throw new Error(`[s3] ${what}`, { cause: err });
         }
@@ -147,7 +164,7 @@ export class RemoteStore {
     }
   }
 
-  private async write(key: string, body: Uint8Array, what: string, ifNoneMatch = false): Promise<void> {
+  private async write(key: string, body: Uint8Array | Blob, what: string, ifNoneMatch = false): Promise<void> {
     try {
       await this.opts.io.write(key, body, { ifNoneMatch });
     } catch (err) {

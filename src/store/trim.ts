@@ -5,9 +5,17 @@
  * Use time is the object's mtime, refreshed by gets (see TOUCH_AFTER_MS).
  * Nothing used within PROTECT_MS is removed, whatever the limits say: another
  * go command may have been handed that file and not yet opened it.
+ *
+ * Nothing here follows a symbolic link: a shard directory or file that is a
+ * link is left alone (never read, never counted, never deleted), so a link
+ * planted in the cache cannot make trimming delete files elsewhere.
+ * Temporary files are removed when their writer is provably gone (see
+ * identity.ts) or when they are older than STALE_TMP_MS.
  */
-import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { decodeRecord, type Layout } from "./layout.ts";
+import { parseWriter, uniqueTag, writerGone } from "./identity.ts";
 
 export const PROTECT_MS = 2 * 60 * 60 * 1000;
 /** Temporary files older than this belong to a killed writer. */
@@ -45,10 +53,10 @@ export function trimStore(opts: TrimOptions): TrimResult {
   const now = opts.now ?? Date.now();
   const result: TrimResult = { removedObjects: 0, removedActions: 0, removedBytes: 0, remainingBytes: 0 };
   const objects: FileInfo[] = [];
-  for (const dir of opts.layout.shardDirs("o")) {
+  for (const dir of realDirs(opts.layout, "o")) {
     for (const f of scan(dir)) {
       if (f.path.endsWith(".tmp")) {
-        if (now - f.mtime > STALE_TMP_MS) remove(f.path);
+        if (staleTemp(f, now)) remove(f.path);
         continue;
       }
       objects.push(f);
@@ -79,36 +87,55 @@ export function trimStore(opts: TrimOptions): TrimResult {
   }
   result.remainingBytes = total;
   // Action records are useless once their object is gone.
-  for (const dir of opts.layout.shardDirs("a")) {
+  for (const dir of realDirs(opts.layout, "a")) {
     for (const f of scan(dir)) {
       if (f.path.endsWith(".tmp")) {
-        if (now - f.mtime > STALE_TMP_MS) remove(f.path);
+        if (staleTemp(f, now)) remove(f.path);
         continue;
       }
       let record;
       try { record = decodeRecord(readFileSync(f.path, "latin1")); } catch { continue; }
       // Records are not touched on use; their object's use time decides for them.
-      const objectGone = !record || !statSync(opts.layout.objectPath(record.outputId), { throwIfNoEntry: false });
+      const objectGone = !record || !lstatSync(opts.layout.objectPath(record.outputId), { throwIfNoEntry: false });
       if (objectGone && now - f.mtime > STALE_TMP_MS && remove(f.path)) result.removedActions++;
     }
   }
   try {
     mkdirSync(opts.layout.root, { recursive: true });
-    writeFileSync(opts.layout.trimStamp, `${Math.floor(now / 1000)}\n`);
+    // Written beside and renamed: a link planted at trim.txt is replaced, never written through.
+    const tmp = `${opts.layout.trimStamp}.${uniqueTag()}.tmp`;
+    writeFileSync(tmp, `${Math.floor(now / 1000)}\n`, { flag: "wx" });
+    renameSync(tmp, opts.layout.trimStamp);
   } catch { /* the next exit trims again */ }
   return result;
 }
 
+/** The shard directories of one kind that are real directories (not links), under a real kind directory. */
+function realDirs(layout: Layout, kind: "a" | "o"): string[] {
+  const isDir = (p: string) => lstatSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (!isDir(layout.root) || !isDir(join(layout.root, kind))) return [];
+  return layout.shardDirs(kind).filter(isDir);
+}
+
+/** Regular files of a directory (links and anything else skipped). */
 function scan(dir: string): FileInfo[] {
   let names: string[];
   try { names = readdirSync(dir); } catch { return []; }
   const out: FileInfo[] = [];
   for (const name of names) {
     const path = `${dir}/${name}`;
-    const st = statSync(path, { throwIfNoEntry: false });
+    const st = lstatSync(path, { throwIfNoEntry: false });
     if (st?.isFile()) out.push({ path, size: st.size, mtime: st.mtimeMs });
   }
   return out;
+}
+
+/** A temporary file nobody will finish: its writer is gone, or it is old. */
+function staleTemp(f: FileInfo, now: number): boolean {
+  if (now - f.mtime > STALE_TMP_MS) return true;
+  const name = f.path.slice(f.path.lastIndexOf("/") + 1);
+  const writer = parseWriter(name.slice(name.indexOf(".") + 1));
+  return writer !== undefined && writerGone(writer);
 }
 
 function remove(path: string): boolean {

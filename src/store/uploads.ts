@@ -6,8 +6,9 @@
  * the last one that succeeded. What is left stays in the journal.
  */
 import type { Journal, UploadJob } from "./journal.ts";
+import type { UploadOutcome } from "../s3/messages.ts";
 import type { RemoteTier } from "../s3/remote-tier.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 
 export interface UploadCounters {
   uploads: number;
@@ -15,6 +16,8 @@ export interface UploadCounters {
   uploadsSkippedSmall: number;
   uploadBytes: number;
   uploadErrors: number;
+  /** Journaled outputs whose local object failed its check: removed, not uploaded. */
+  uploadsCorrupt: number;
   uploadQueue: number;
 }
 
@@ -29,7 +32,7 @@ export interface UploadQueueOptions {
 }
 
 export class UploadQueue {
-  readonly counters: UploadCounters = { uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadQueue: 0 };
+  readonly counters: UploadCounters = { uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadsCorrupt: 0, uploadQueue: 0 };
   private readonly failedSinceSuccess = new Set<string>();
   private readonly waiters = new Set<() => void>();
 
@@ -47,7 +50,11 @@ export class UploadQueue {
       this.counters.uploadsSkippedSmall++;
       return false;
     }
-    journal.add(job); // durable before the put is answered
+    // Durable before the put is answered; when the journal cannot be written
+    // the entry stays local and is still uploaded, just not durably.
+    if (!journal.add(job)) {
+      this.opts.warnOnce("journal", `[journal] cannot record uploads in ${journal.path}: ${describeError(journal.lastError)}; uploading without a journal (what is not uploaded by exit stays in the local cache only)`);
+    }
     this.counters.uploadQueue = journal.size;
     this.opts.remote.upload(job);
     return true;
@@ -55,16 +62,21 @@ export class UploadQueue {
 
   /** Uploads journaled by processes that are gone; call once after start-up. */
   resumeOrphans(): number {
-    const jobs = this.opts.journal?.adoptOrphans() ?? [];
+    const { jobs, badLines } = this.opts.journal?.adoptOrphans() ?? { jobs: [], badLines: 0 };
+    if (badLines > 0) this.opts.warnOnce("journal-lines", `[journal] skipped ${badLines} malformed lines in journals left by earlier processes`);
     for (const job of jobs) this.opts.remote.upload(job);
     this.counters.uploadQueue = this.opts.journal?.size ?? 0;
     if (jobs.length) this.opts.log.info(`resuming ${jobs.length} uploads left by an earlier process`);
     return jobs.length;
   }
 
-  uploaded(actionId: string, outcome: "written" | "exists" | "gone", bytes: number): void {
+  uploaded(actionId: string, outcome: UploadOutcome, bytes: number): void {
     if (outcome === "written") this.counters.uploads++;
     else if (outcome === "exists") this.counters.uploadsSkippedExisting++;
+    else if (outcome === "corrupt") {
+      this.counters.uploadsCorrupt++;
+      this.opts.warnOnce("upload:corrupt", `[local] not uploading action ${actionId}: its local object does not match its record (removed; the next build rebuilds it)`);
+    }
     this.counters.uploadBytes += bytes;
     this.opts.journal?.done(actionId);
     this.counters.uploadQueue = this.opts.journal?.size ?? 0;
@@ -107,7 +119,10 @@ export class UploadQueue {
     const pending = journal.size;
     if (pending > 0) {
       await this.waitFor();
-      if (journal.size > 0) this.opts.log.warn(`${journal.size} of ${pending} uploads still pending; kept in the journal for the next run`);
+      const left = journal.size;
+      const lost = journal.unjournaled;
+      if (left > 0 && lost === 0) this.opts.log.warn(`${left} of ${pending} uploads still pending; kept in the journal for the next run`);
+      else if (left > 0) this.opts.log.warn(`${left} of ${pending} uploads still pending: ${left - lost} kept in the journal for the next run, ${lost} not kept (the journal could not be written) and not uploaded; those entries stay in the local cache only`);
     }
     journal.close();
   }

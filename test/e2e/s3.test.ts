@@ -142,7 +142,7 @@ describe("S3 remote tier", () => {
       const journaled = readdirSync(journalDir).filter((f) => f.endsWith(".log"));
       expect(journaled.length).toBe(1);
       // The build is over; the plugin gives up on the dead bucket soon after and leaves its journal.
-      const pid = Number(journaled[0]!.split("-")[0]);
+      const pid = Number(journaled[0]!.split("-")[1]);
       for (let i = 0; i < 100 && processAlive(pid); i++) await Bun.sleep(100);
       expect(processAlive(pid)).toBe(false);
       expect(existsSync(join(journalDir, journaled[0]!))).toBe(true);

@@ -20,14 +20,14 @@ describe("openBucket", () => {
     const io = openBucket({ bucket, endpoint: s3.endpoint, pathStyle: true }, "us-east-1");
     try {
       expect(await io.exists("a/b")).toBe(false);
-      expect(await io.read("a/b")).toBeUndefined();
+      expect(await io.read("a/b", 1 << 20)).toBeUndefined();
       await io.write("a/b", new TextEncoder().encode("one"), { ifNoneMatch: true });
       expect(await io.exists("a/b")).toBe(true);
-      expect(new TextDecoder().decode(await io.read("a/b"))).toBe("one");
+      expect(new TextDecoder().decode(await io.read("a/b", 1 << 20))).toBe("one");
       const err = await io.write("a/b", new TextEncoder().encode("two"), { ifNoneMatch: true }).catch((e) => e);
       expect(isPreconditionFailed(err)).toBe(true);
       await io.write("a/b", new TextEncoder().encode("three"));
-      expect(new TextDecoder().decode(await io.read("a/b"))).toBe("three");
+      expect(new TextDecoder().decode(await io.read("a/b", 1 << 20))).toBe("three");
     } finally {
       io.destroy();
     }
@@ -46,7 +46,7 @@ describe("credentials through the SDK's chain", () => {
     const io = openBucket({ bucket, endpoint: s3.endpoint, pathStyle: true }, "us-east-1");
     try {
       await io.write("p/k", new TextEncoder().encode("from a profile"));
-      expect(new TextDecoder().decode(await io.read("p/k"))).toBe("from a profile");
+      expect(new TextDecoder().decode(await io.read("p/k", 1 << 20))).toBe("from a profile");
     } finally {
       io.destroy();
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

@@ -1,10 +1,14 @@
 /**
  * Runs the real go command in an isolated environment: its own GOCACHE,
  * GOMODCACHE and GOPATH, no network, no toolchain switching.
+ *
+ * The e2e tests run with the machine's go and with each extra toolchain that
+ * `scripts/install-go-toolchains.sh` installs into `<repo>/.tools/go/<version>/`
+ * (see goToolchains()).
  */
 import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { tempDir } from "./paths.ts";
+import { ROOT, tempDir } from "./paths.ts";
 
 /** Path of the go command; with CI=true a missing go is a failure with a clear message. */
 export function goBinary(): string {
@@ -13,10 +17,71 @@ export function goBinary(): string {
   return found;
 }
 
+/**
+ * Extra toolchains the e2e tests run with beside the machine's go; keep in step
+ * with GO_TOOLCHAINS in scripts/install-go-toolchains.sh.
+ */
+export const EXTRA_GO_TOOLCHAINS = ["go1.27.3"] as const;
+
+/** A go command to run the tests with. */
+export interface GoToolchain {
+  /** Its Go version (`go env GOVERSION`), e.g. "go1.26.8", "go1.27.3"; used in test names. */
+  name: string;
+  /** Path of its go command. */
+  bin: string;
+  /** True for the machine's go (goBinary()); false for a toolchain from .tools/go. */
+  system: boolean;
+  /** Variables set on every run, after the caller's: its own GOROOT, no toolchain switching. */
+  env: Record<string, string>;
+}
+
+/** Where scripts/install-go-toolchains.sh installs `version` (a GOROOT). */
+export function toolchainRoot(version: string): string {
+  return join(ROOT, ".tools", "go", version);
+}
+
+function versionOf(bin: string, env: Record<string, string> = {}): string {
+  const r = Bun.spawnSync([bin, "env", "GOVERSION"], { env: { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "", ...env }, stdout: "pipe", stderr: "pipe" });
+  const v = r.stdout.toString().trim();
+  if (r.exitCode !== 0 || !v.startsWith("go")) throw new Error(`${bin} env GOVERSION failed (${r.exitCode}): ${r.stderr.toString()}`);
+  return v;
+}
+
+let toolchains: GoToolchain[] | undefined;
+
+/**
+ * The machine's go first, then every EXTRA_GO_TOOLCHAINS entry. An extra toolchain
+ * that is not installed is still listed (under its version name): running it with
+ * runGo() fails with a message saying to run scripts/install-go-toolchains.sh, so a
+ * missing toolchain is a failing test, never a skipped one (with CI=true or not).
+ */
+export function goToolchains(): GoToolchain[] {
+  if (toolchains) return toolchains;
+  const system = goBinary();
+  toolchains = [{ name: versionOf(system), bin: system, system: true, env: { GOTOOLCHAIN: "local" } }];
+  for (const version of EXTRA_GO_TOOLCHAINS) {
+    const root = toolchainRoot(version);
+    // GOROOT from its location: a GOROOT inherited from the environment would be the machine's.
+    toolchains.push({ name: version, bin: join(root, "bin", "go"), system: false, env: { GOROOT: root, GOTOOLCHAIN: "local" } });
+  }
+  return toolchains;
+}
+
+/** Throws a clear error when `tc`'s go command is missing. */
+export function requireToolchain(tc: GoToolchain): void {
+  if (tc.system || existsSync(tc.bin)) return;
+  throw new Error(
+    `Go toolchain ${tc.name} is not installed (${tc.bin} is missing): run 'bash scripts/install-go-toolchains.sh' ` +
+      `(npm test does it; it fetches golang.org/toolchain from the Go module proxy into .tools/go/)`,
+  );
+}
+
 export interface GoEnv {
   /** Extra variables, e.g. GOCACHEPROG. */
   env?: Record<string, string>;
   cwd: string;
+  /** Which go command to run (default: the machine's, goBinary()). */
+  toolchain?: GoToolchain;
 }
 
 /** A go environment with private caches; reuse it across runs to share GOCACHE/GOMODCACHE. */
@@ -40,7 +105,10 @@ export interface GoResult { exitCode: number; stdout: string; stderr: string }
 export async function runGo(args: string[], opts: GoEnv): Promise<GoResult> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("GOCACHE_") && k !== "GOCACHEPROG") env[k] = v;
-  const proc = Bun.spawn([goBinary(), ...args], { cwd: opts.cwd, env: { ...env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
+  const tc = opts.toolchain;
+  if (tc) requireToolchain(tc);
+  const bin = tc ? tc.bin : goBinary();
+  const proc = Bun.spawn([bin, ...args], { cwd: opts.cwd, env: { ...env, ...opts.env, ...tc?.env }, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { exitCode, stdout, stderr };
 }
