@@ -145,6 +145,11 @@ export class RemoteReads {
       return undefined;
     }
     this.counters.errors++;
+    if (outcome.error.kind.startsWith("local/")) {
+      // Our disk, not the bucket: a miss for this get, remote reads go on.
+      this.opts.warnOnce(`read:${outcome.error.kind}`, `${outcome.error.message}; answering a miss`);
+      return undefined;
+    }
     this.readFailures++;
     // One failure is a miss for that get only; repeated failures in a row pause remote reads.
     if (this.readFailures < PAUSE_AFTER_FAILURES) {
