@@ -16,6 +16,20 @@ go command exits, at most once per --trim-interval (default 1h), and never
 removes an entry used in the last 2 hours (a running build may hold it).
 In serve with --modproxy, --expiry also trims the module proxy's files.
 
+The cache directory decides what the go command links, so one that another
+user owns or that group or others may write is refused (as ssh refuses such
+key files); a new one is created 0700. --cache-dir-shared accepts a shared
+one on purpose.
+
+Durability: every file is written under a temporary name and renamed into
+place, and a pending upload's journal line is written before its put is
+answered, so a killed process (kill -9, a cancelled CI step) loses nothing
+acknowledged. A power loss may lose what the OS had not yet written: entries
+of the last seconds (a later build rebuilds them) and journal lines (those
+outputs are not uploaded). --fsync syncs each file, its directory and each
+journal line before answering, which survives power loss and costs time on a
+cold build.
+
 Logging: warnings only by default; -v adds lifecycle lines and a metrics
 line at exit; --metrics prints just the metrics line; --debug 1 logs every
 build cache request.
@@ -23,6 +37,8 @@ build cache request.
   environment: `Environment variables (a flag of the same meaning wins)
 
   GOCACHE_DIR              --cache-dir
+  GOCACHE_DIR_SHARED       --cache-dir-shared (true/false)
+  GOCACHE_FSYNC            --fsync (true/false)
   GOCACHE_S3_BUCKET        --bucket
   GOCACHE_S3_REGION        --region
   GOCACHE_S3_ENDPOINT_URL  --s3-endpoint-url
@@ -81,6 +97,14 @@ manifest of the entries it used. The next runner of the same build finds it
 by its first gets and prefetches every entry in parallel: the small outputs
 in one request (the manifest's pack), the large ones 32 at a time.
 
+Trust: the SHA-256 check protects against corruption, not against someone
+who can write the bucket: they choose any action's output, which every
+runner then links. Give each trust level its own bucket or --prefix, and run
+untrusted builds (pull requests from forks) with --read-only. What is read
+from the bucket is bounded (records, packs, manifests; a gzip bomb is
+refused) and a corrupt copy found there is replaced by the next upload of a
+verified local one.
+
 Credentials come from the AWS SDK's default chain; none are taken on the
 command line.
 `,
@@ -89,17 +113,49 @@ command line.
 One long-lived server per machine shares its cache, its S3 connections and its
 upload queue with every go command; the go commands need no S3 credentials:
 
-  go-cache-plugin serve --plugin 5930 --bucket my-cache --http 127.0.0.1:5970 &
-  export GOCACHEPROG="go-cache-plugin connect 5930"
+  go-cache-plugin serve --socket /run/user/1000/gocache.sock --http 127.0.0.1:5970 &
+  export GOCACHEPROG="go-cache-plugin connect /run/user/1000/gocache.sock"
   go build ./...
 
---plugin PORT listens on 127.0.0.1 only; --socket PATH listens on a Unix socket
-created with mode 0600. connect takes the same PORT or PATH. --http serves
-/metrics (Prometheus), /healthz and a status page at /.
+--socket PATH (recommended) listens on a Unix socket created 0600: only this
+user can connect. An existing socket that nobody answers on is replaced; a
+live server's socket, or a path that is not a socket, is refused. connect
+PATH refuses a socket that another user owns.
+
+--plugin PORT listens on 127.0.0.1:PORT. Any local user and any web page can
+reach a loopback port, so every connection must first prove it knows the
+server's secret: serve writes a fresh one at start to
+$XDG_RUNTIME_DIR/go-cache-plugin/PORT.token (else
+~/.cache/go-cache-plugin/run/PORT.token, in a 0700 directory; removed at
+exit), and "connect PORT" of the same user finds it from the port alone. The
+check is mutual (HMAC over fresh nonces, the secret never sent): connect also
+refuses a process squatting the port. A server run by another account:
+  serve --plugin 5930 --token-file /etc/gocache/token   (created 0640; chgrp it)
+  GOCACHEPROG="go-cache-plugin connect 5930 --token-file /etc/gocache/token"
+A token file others can read is refused.
+
+Every connection is a stranger until then: one whose first line is not a
+protocol request (an HTTP request, say) or that breaks the framing later is
+dropped and nothing it sent is stored; one that does not authenticate within
+10s, or sends nothing for 5 minutes, is closed; at most --max-connections
+(default 256) are open; a client that does not read its answers is no longer
+read (memory stays bounded).
+
+--http serves /metrics (Prometheus), /healthz and a status page at /. It
+answers only requests whose Host is an IP address, localhost (or
+*.localhost) or the --http host name, so a web page cannot read it through
+DNS rebinding (others get 403); a server on 0.0.0.0 reached by name needs
+--http-allowed-hosts NAME[,.domain,...] (* turns the check off).
+
+With --modproxy, upstream answers are checked before they are cached (.mod
+module line, .info Version, list, checksum-database lookups); one that fails
+is passed through uncached (X-Modproxy-Source: invalid). The module proxy's
+files have their own size cap, --modproxy-max-size (default 10GiB; 0: none).
 
 A connection's close never waits for S3: uploads continue in the server.
-SIGINT/SIGTERM: stop accepting, let open connections finish, drain uploads up
-to --upload-timeout (the rest stays journaled for the next start), exit 0. A
+SIGINT/SIGTERM: stop accepting, let open connections finish for up to
+--shutdown-timeout (default 30s; then they are closed), drain uploads up to
+--upload-timeout (the rest stays journaled for the next start), exit 0. A
 second signal exits at once.
 `,
 };

@@ -37,6 +37,7 @@ describe("serve --plugin: only authenticated peers", () => {
       const res = await fetch(`http://127.0.0.1:${server.port}/`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: payload() }).then((r) => r.text(), (e: Error) => `error: ${e.message}`);
       expect(res).not.toContain("KnownCommands");
       expect(files(join(server.cacheDir, "v1"))).toEqual([]);
+      for (let i = 0; i < 40 && !server.log().includes("dropping connection"); i++) await Bun.sleep(50);
       expect(server.log()).toContain("dropping connection");
       expect((await server.metrics())("gocache_cache_puts_total")).toBe(0);
     } finally {
@@ -205,6 +206,20 @@ describe("serve --plugin: only authenticated peers", () => {
 });
 
 describe("serve --socket PATH: what is already there", () => {
+  test("an HTTP POST over the socket (curl --unix-socket) stores nothing and is cut off", async () => {
+    const path = join(tempDir("sockpost"), "plugin.sock");
+    const server = await startServe(["--socket", path]);
+    try {
+      const res = await fetch("http://localhost/", { unix: path, method: "POST", headers: { "Content-Type": "text/plain" }, body: payload() } as RequestInit).then((r) => r.text(), (e: Error) => `error: ${e.message}`);
+      expect(res).not.toContain('"Miss"');
+      expect(files(join(server.cacheDir, "v1"))).toEqual([]);
+      for (let i = 0; i < 40 && !server.log().includes("dropping connection"); i++) await Bun.sleep(50);
+      expect(server.log()).toContain("first line is not a protocol request");
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   test("a regular file at the path is refused and kept", async () => {
     const path = join(tempDir("sockfile"), "plugin.sock");
     writeFileSync(path, "precious");
