@@ -49,7 +49,7 @@ const QUOTE = 34;
 /** A request line longer than this is garbage: skip it rather than buffer it. */
 const MAX_LINE = 1 << 20;
 
-const enum State { Line, BodyStart, Body, SkipLine, Stopped }
+const enum State { Line, BodyStart, Body, SkipLine, AfterBody, Stopped }
 
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
@@ -88,6 +88,16 @@ export class RequestReader {
       const nl = chunk.indexOf(NL, pos);
       const end = nl < 0 ? n : nl;
       if (this.state === State.SkipLine) {
+        if (nl >= 0) this.state = State.Line;
+        pos = end + 1;
+        continue;
+      }
+      if (this.state === State.AfterBody) {
+        // Strict: nothing but white space may follow a body's closing quote on its line.
+        for (let i = pos; i < end; i++) {
+          const c = chunk[i]!;
+          if (c !== 32 && c !== 13 && c !== 9) return this.stop("data after a put body on its line");
+        }
         if (nl >= 0) this.state = State.Line;
         pos = end + 1;
         continue;
@@ -133,19 +143,19 @@ export class RequestReader {
    * The connection went away: an open put body is aborted (its sink releases
    * its file) and nothing more is read. No answer is owed to a dead peer.
    */
-  abort(): void {
+  abort(reason = "connection closed"): void {
     const sink = this.sink;
     this.sink = undefined;
     this.bodyReq = undefined;
     this.parts = [];
     this.partsLength = 0;
     this.state = State.Stopped;
-    sink?.end("connection closed");
+    sink?.end(reason);
   }
 
   /** Strict mode: stops for good on a framing error. */
   private stop(message: string): void {
-    this.abort();
+    this.abort(message);
     this.handler.violation?.(message);
   }
 
@@ -206,7 +216,9 @@ export class RequestReader {
     this.seenRequest = true;
     if (req.Command === "put" && typeof req.BodySize === "number" && req.BodySize > 0) {
       this.bodyReq = req;
-      this.sink = this.handler.body(req);
+      const sink = this.handler.body(req);
+      if (this.state === State.Stopped) return sink.end("connection closed"); // the handler stopped us
+      this.sink = sink;
       this.carryLen = 0;
       this.state = State.BodyStart;
       return;
@@ -230,8 +242,8 @@ export class RequestReader {
       }
       this.endBody(`bad base64 in put body: ${(err as Error).message}`);
     }
-    // Skip the rest of the body line (normally just its newline).
-    this.state = State.SkipLine;
+    // Skip the rest of the body line (normally just its newline); a handler may have stopped us meanwhile.
+    if (this.state !== State.Stopped) this.state = this.strict ? State.AfterBody : State.SkipLine;
     return end === chunk.length ? end : end + 1;
   }
 

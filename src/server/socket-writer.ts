@@ -14,7 +14,7 @@ export interface WritableSocket {
 export class BufferedSocketWriter {
   private backlog: Uint8Array[] = [];
   private queued = 0;
-  private whenDrained: (() => void) | undefined;
+  private whenDrained: Array<() => void> = [];
   private lowWaiters: Array<{ limit: number; fn: () => void }> = [];
 
   constructor(private readonly socket: WritableSocket) {}
@@ -52,15 +52,15 @@ export class BufferedSocketWriter {
       this.backlog.shift();
     }
     this.wakeBelow();
-    const fn = this.whenDrained;
-    this.whenDrained = undefined;
-    fn?.();
+    const fns = this.whenDrained;
+    this.whenDrained = [];
+    for (const fn of fns) fn();
   }
 
   /** Runs `fn` once everything written so far has been handed to the socket. */
   afterFlush(fn: () => void): void {
     if (this.backlog.length === 0) fn();
-    else this.whenDrained = fn;
+    else this.whenDrained.push(fn);
   }
 
   /** Resolves once the backlog is at most `limit` bytes. */

@@ -63,7 +63,7 @@ export function readToken(path: string): string {
     if (st.mode & 0o007) throw new Error(`[auth] token ${path} is readable or writable by others (mode ${(st.mode & 0o777).toString(8)}); chmod o-rwx it`);
     const buf = Buffer.alloc(256);
     const n = readSync(fd, buf, 0, buf.length, 0);
-    const m = TOKEN.exec(buf.toString("latin1", 0, n));
+    const m = n < buf.length ? TOKEN.exec(buf.toString("latin1", 0, n)) : null; // a token file is 65 bytes
     if (!m) throw new Error(`[auth] token ${path} is malformed (expected 64 hex digits)`);
     return m[1]!;
   } finally {
