@@ -136,16 +136,20 @@ A token file others can read is refused.
 
 Every connection is a stranger until then: one whose first line is not a
 protocol request (an HTTP request, say) or that breaks the framing later is
-dropped and nothing it sent is stored; one that does not authenticate within
-10s, or sends nothing for 5 minutes, is closed; at most --max-connections
-(default 256) are open; a client that does not read its answers is no longer
-read (memory stays bounded).
+dropped and nothing it sent is stored; a TCP one that does not authenticate
+within 10s is closed (at most 64 handshakes wait at once, the oldest
+evicted), a Unix socket one that sends nothing within 5 minutes too; at most
+--max-connections (default 256) sessions are open; a client that does not
+read its answers is no longer read (memory stays bounded). A Unix socket
+serves its owner only: for a server shared by several accounts use --plugin
+with --token-file.
 
 --http serves /metrics (Prometheus), /healthz and a status page at /. It
 answers only requests whose Host is an IP address, localhost (or
 *.localhost) or the --http host name, so a web page cannot read it through
-DNS rebinding (others get 403); a server on 0.0.0.0 reached by name needs
---http-allowed-hosts NAME[,.domain,...] (* turns the check off).
+DNS rebinding (others get 403), and refuses what a browser marks as sent by
+another site (Origin, Sec-Fetch-Site); a server on 0.0.0.0 reached by name
+needs --http-allowed-hosts NAME[,.domain,...] (* turns the Host check off).
 
 With --modproxy, upstream answers are checked before they are cached (.mod
 module line, .info Version, list, checksum-database lookups); one that fails

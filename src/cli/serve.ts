@@ -1,7 +1,7 @@
 /** `serve`: one long-lived cache for every go command on the machine. Parses, wires, runs. */
 import { parseArgs } from "citty";
 import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, checkArgv, toArgsDef } from "../config.ts";
-import { createLogger, describeError } from "../log.ts";
+import { createLogger } from "../log.ts";
 import { Histogram, Metrics } from "../metrics.ts";
 import { newSessionCounters } from "../server/session.ts";
 import { PluginServer } from "../server/socket.ts";
@@ -11,26 +11,8 @@ import { prepareCacheDir } from "../store/cache-dir.ts";
 import { moduleCacheRoot } from "../modproxy/trim.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
-import { createToken, defaultTokenPaths, readToken, removeToken } from "../server/token.ts";
-import { existsSync, unlinkSync } from "node:fs";
-
-/**
- * The TCP secret: --token-file's (created 0640 if missing, so a group can be
- * given it), else a fresh one in the first default location that works.
- */
-function openToken(port: number, tokenFile: string | undefined): { path: string; secret: string } {
-  if (tokenFile) return { path: tokenFile, secret: existsSync(tokenFile) ? readToken(tokenFile) : createToken(tokenFile, { groupReadable: true }) };
-  const problems: string[] = [];
-  for (const path of defaultTokenPaths(port)) {
-    try {
-      return { path, secret: createToken(path) };
-    } catch (err) {
-      problems.push(describeError(err));
-      try { unlinkSync(path); } catch { /* connect must not find a stale one first */ }
-    }
-  }
-  throw new Error(`[serve] cannot write a token for port ${port}: ${problems.join("; ")} (pass --token-file)`);
-}
+import { newSecret, publishToken, readToken, removeToken } from "../server/token.ts";
+import { existsSync } from "node:fs";
 
 export async function runServe(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -52,14 +34,16 @@ export async function runServe(argv: string[]): Promise<number> {
   metrics.registerHistogram("gocache_get_duration_seconds", "Time to answer a get, local or remote.", getLatency);
   const { cache, local, afterStart } = wireCache(config, log, metrics);
 
-  const token = config.plugin !== undefined ? openToken(config.plugin, config.tokenFile) : undefined;
-  const servers = [token ? { port: config.plugin!, secret: token.secret } : undefined, config.socket ? { path: config.socket } : undefined]
+  // The secret is published only once we listen: a start that fails must not replace a running server's.
+  const secret = config.plugin === undefined ? undefined : config.tokenFile && existsSync(config.tokenFile) ? readToken(config.tokenFile) : newSecret();
+  const servers = [secret ? { port: config.plugin!, secret } : undefined, config.socket ? { path: config.socket } : undefined]
     .filter((a) => a !== undefined)
     .map((address) => new PluginServer({ address, cache, log, counters, getLatency, maxConnections: config.maxConnections }));
   for (const s of servers) {
     metrics.register("connections", () => ({ ...s.connections }), ["active"]);
     log.info(`plugin protocol listening on ${await s.listen()}`);
   }
+  const token = secret ? { path: publishToken(config.plugin!, secret, config.tokenFile), secret } : undefined;
   if (token) log.info(`clients authenticate with the token in ${token.path}`);
 
   const mounts: Mount[] = [];

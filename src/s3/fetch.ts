@@ -34,6 +34,7 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
   const present = presentObject(local, e);
   if (present) return present;
+  if (lstatSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false })) return { miss: "no-output", detail: `${e.outputId}: not a regular file here` };
   if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(remote, local, e);
   const body = inline ?? (await remote.getObject(e.outputId, e.size));
   if (!body) return { miss: "no-output", detail: e.outputId };
@@ -41,18 +42,22 @@ export async function install(remote: RemoteStore, local: LocalStore, e: Manifes
 }
 
 /**
- * The entry's object when it is already here and right: its size must be the
- * record's (or, when the record has none, its SHA-256 the output ID). A
- * wrong one (a short write of an older version, a damaged disk) is removed,
- * so the caller fetches it again.
+ * The entry's object when it is already here and right. The record comes
+ * from the bucket, so a size that disagrees with the file proves nothing by
+ * itself: the file is hashed, and only a file whose SHA-256 is not its name
+ * (a short write of an older version, a damaged disk) is removed (the caller
+ * fetches it again). A good file with a wrong record is kept and the entry
+ * is a miss: a bucket must never be able to delete what a build uses.
  */
 function presentObject(local: LocalStore, e: ManifestEntry): FetchOutcome | undefined {
   const path = local.layout.objectPath(e.outputId);
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return undefined;
-  const right = st.isFile() && (e.size >= 0 ? st.size === e.size : sha256(st.size > 0 ? Bun.mmap(path) : new Uint8Array(0)) === e.outputId);
-  if (right) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
-  try { unlinkSync(path); } catch { /* replaced meanwhile */ }
+  if (st.isFile() && st.size === e.size) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
+  const good = st.isFile() && sha256(st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0)) === e.outputId;
+  if (good && e.size < 0) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
+  if (good) return { miss: "digest-mismatch", detail: `the bucket's record says output ${e.outputId} is ${e.size} bytes; it is ${st.size}` };
+  if (st.isFile()) try { unlinkSync(path); } catch { /* replaced meanwhile */ }
   return undefined;
 }
 

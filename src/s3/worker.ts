@@ -124,10 +124,11 @@ function packParts(entries: ManifestEntry[]): PackPart[] {
       continue; // trimmed meanwhile: prefetch fetches it on its own
     }
     // Read anyway, so checked: a damaged object goes into no pack (and is removed, to be fetched or rebuilt).
-    if (bytes.length !== e.size || new Bun.CryptoHasher("sha256").update(bytes).digest("hex") !== e.outputId) {
+    if (new Bun.CryptoHasher("sha256").update(bytes).digest("hex") !== e.outputId) {
       try { unlinkSync(local.layout.objectPath(e.outputId)); } catch { /* gone */ }
       continue;
     }
+    if (bytes.length !== e.size) continue;
     parts.push({ outputId: e.outputId, bytes });
     total += bytes.length;
   }
@@ -149,8 +150,10 @@ async function uploadWithRetry(job: UploadJob, attempt: number): Promise<void> {
       const st = lstatSync(path, { throwIfNoEntry: false });
       if (!st) return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
       const body = st.isFile() && st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0);
-      if (!st.isFile() || body.length !== job.size || new Bun.CryptoHasher("sha256").update(body).digest("hex") !== job.outputId) {
-        try { unlinkSync(path); } catch { /* gone */ }
+      const good = st.isFile() && new Bun.CryptoHasher("sha256").update(body).digest("hex") === job.outputId;
+      if (!good || body.length !== job.size) {
+        // Only a file that fails its own digest is removed; a wrong size in the journal just skips the upload.
+        if (st.isFile() && !good) try { unlinkSync(path); } catch { /* gone */ }
         return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
       }
       const replace = corruptInBucket.delete(job.outputId);

@@ -57,6 +57,27 @@ export function hostGuard(listenHost: string, allowed: readonly string[] = []): 
 }
 
 /** "5970", ":5970", "host:5970" -> hostname and port; no host means 127.0.0.1. */
+/**
+ * Why a request made by a web page of another site is refused, or undefined.
+ * The Host check does not stop a page from sending simple requests to
+ * 127.0.0.1 (a no-cors GET of /mod/... would make us download and store
+ * modules of its choice); browsers mark those with Origin or Sec-Fetch-Site,
+ * which the go command and curl never send.
+ */
+export function crossSite(req: Request): string | undefined {
+  const site = req.headers.get("sec-fetch-site");
+  if (site && site !== "none" && site !== "same-origin") return `cross-site request refused (Sec-Fetch-Site: ${site})`;
+  const origin = req.headers.get("origin");
+  if (origin && origin !== "null") {
+    try {
+      if (new URL(origin).host === req.headers.get("host")) return undefined;
+    } catch { /* malformed: refused below */ }
+    return `cross-origin request refused (Origin: ${origin.slice(0, 100)})`;
+  }
+  if (origin === "null") return "cross-origin request refused (Origin: null)";
+  return undefined;
+}
+
 export function parseHttpAddress(addr: string): { hostname: string; port: number } {
   const m = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[2]) : NaN;
@@ -73,7 +94,7 @@ export function startHttp(opts: HttpOptions): Server<undefined> {
     hostname,
     port,
     fetch(req) {
-      const refused = guard(req.headers.get("host"));
+      const refused = guard(req.headers.get("host")) ?? crossSite(req);
       if (refused) {
         if (counters.refusedHosts++ === 0) opts.log?.warn(`[http] ${refused} (further refusals are only counted in gocache_http_refused_hosts_total)`);
         return new Response(`${refused}\n`, { status: 403, headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store" } });

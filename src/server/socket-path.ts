@@ -19,6 +19,8 @@ export async function clearStaleSocket(path: string): Promise<void> {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return;
   if (!st.isSocket()) throw new Error(`[serve] ${path} exists and is not a socket; refusing to replace it (choose another --socket path or remove it)`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new Error(`[serve] ${path} is another user's socket (uid ${st.uid}); refusing to replace it`);
   if (await answers(path)) throw new Error(`[serve] another server is listening on ${path}; stop it first or choose another --socket path`);
   try {
     unlinkSync(path);
@@ -40,13 +42,13 @@ export function removeIfOurs(path: string, ours: SocketIdentity | undefined): vo
   try { unlinkSync(path); } catch { /* gone already */ }
 }
 
-/** Whether a server accepts connections on the socket (a refused or failed connect means no). */
+/** Whether a server may be listening: only a refused connection proves the socket dead (a denied one does not). */
 async function answers(path: string): Promise<boolean> {
   try {
     const s = await Bun.connect({ unix: path, socket: { data() {}, error() {} } });
     s.end();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== "ECONNREFUSED";
   }
 }

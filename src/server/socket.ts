@@ -12,8 +12,11 @@
  *   HTTP POST from a web page is never read as puts).
  * - a peer that does not read its answers stops being read (pause at
  *   BACKLOG_HIGH bytes queued, resume at BACKLOG_LOW): memory stays bounded.
- * - a connection that sends nothing for FIRST_BYTE_TIMEOUT_MS is closed; at
- *   most `maxConnections` are open; a dropped connection's open put is
+ * - a Unix socket connection that sends nothing within FIRST_BYTE_TIMEOUT_MS
+ *   of connecting is closed (an authenticated one has no idle limit: a go
+ *   command may run tests for hours between requests); at most
+ *   `maxConnections` sessions are open, and at most MAX_PENDING_AUTH
+ *   handshakes (the oldest evicted); a dropped connection's open put is
  *   aborted (its file and temp file released).
  */
 import { chmodSync, renameSync } from "node:fs";
@@ -32,6 +35,12 @@ import type { Histogram } from "../metrics.ts";
 export type PluginAddress = { port: number; secret: string } | { path: string };
 
 export const AUTH_TIMEOUT_MS = 10_000;
+/**
+ * Connections still in the handshake, at most: a new one beyond this evicts
+ * the oldest (a handshake takes one round trip, so flooding the port with
+ * idle connections cannot keep a real client out, nor use up --max-connections).
+ */
+export const MAX_PENDING_AUTH = 64;
 export const FIRST_BYTE_TIMEOUT_MS = 5 * 60_000;
 const BACKLOG_HIGH = 1 << 20;
 const BACKLOG_LOW = 256 << 10;
@@ -46,7 +55,7 @@ export interface PluginServerOptions {
   maxConnections: number;
 }
 
-export interface ConnectionCounters { active: number; accepted: number; refused: number }
+export interface ConnectionCounters { active: number; accepted: number; refused: number; dropped: number }
 
 interface Conn {
   out: BufferedSocketWriter;
@@ -60,11 +69,13 @@ interface Conn {
 }
 
 export class PluginServer {
-  readonly connections: ConnectionCounters = { active: 0, accepted: 0, refused: 0 };
+  readonly connections: ConnectionCounters = { active: 0, accepted: 0, refused: 0, dropped: 0 };
   private listener: TCPSocketListener<Conn> | UnixSocketListener<Conn> | undefined;
   private idle: (() => void) | undefined;
   private readonly endings = new Set<Promise<void>>();
   private readonly open = new Set<Socket<Conn>>();
+  /** Open connections still in the handshake, oldest first. */
+  private readonly pending = new Set<Socket<Conn>>();
   private socketId: SocketIdentity | undefined;
   private warned = new Set<string>();
 
@@ -131,12 +142,13 @@ export class PluginServer {
    */
   async shutdown(deadlineMs = Infinity): Promise<void> {
     this.listener?.stop(false);
+    for (const s of [...this.pending]) s.terminate(); // never admitted: nothing of theirs to finish
     if (this.connections.active > 0) {
       const drained = new Promise<boolean>((resolve) => (this.idle = () => resolve(true)));
       const timer = Number.isFinite(deadlineMs) ? new Promise<boolean>((r) => setTimeout(() => r(false), deadlineMs).unref()) : new Promise<boolean>(() => {});
       if (!(await Promise.race([drained, timer]))) {
         this.opts.log.warn(`${this.connections.active} connections still open after ${deadlineMs / 1000}s; closing them`);
-        for (const s of [...this.open]) s.terminate();
+        for (const s of [...this.open, ...this.pending]) s.terminate();
         await drained;
       }
     }
@@ -148,6 +160,25 @@ export class PluginServer {
     const conn: Conn = { out: new BufferedSocketWriter(socket), dead: false, paused: false };
     socket.data = conn;
     this.connections.accepted++;
+    const a = this.opts.address;
+    if ("port" in a) {
+      if (this.pending.size >= MAX_PENDING_AUTH) {
+        const oldest = this.pending.values().next().value!;
+        this.warnOnce("pending", `more than ${MAX_PENDING_AUTH} connections in the handshake at once; closing the oldest ones`);
+        this.drop(oldest, "evicted: too many connections in the handshake");
+      }
+      conn.auth = new ServerHandshake(a.secret);
+      conn.timer = setTimeout(() => this.drop(socket, `not authenticated within ${AUTH_TIMEOUT_MS / 1000}s`), AUTH_TIMEOUT_MS);
+      this.pending.add(socket);
+      socket.setNoDelay(true); // small answers must not wait for Nagle
+      return;
+    }
+    this.admit(socket);
+  }
+
+  /** Counts a connection against --max-connections (TCP: once authenticated) and starts its session. */
+  private admit(socket: Socket<Conn>): void {
+    const conn = socket.data;
     if (this.connections.active >= this.opts.maxConnections) {
       this.connections.refused++;
       this.warnOnce("max", `refusing connections beyond ${this.opts.maxConnections} open ones (--max-connections)`);
@@ -157,15 +188,8 @@ export class PluginServer {
     }
     this.connections.active++;
     this.open.add(socket);
-    const a = this.opts.address;
-    if ("port" in a) {
-      socket.setNoDelay(true); // small answers must not wait for Nagle
-      conn.auth = new ServerHandshake(a.secret);
-      conn.timer = setTimeout(() => this.drop(socket, `not authenticated within ${AUTH_TIMEOUT_MS / 1000}s`), AUTH_TIMEOUT_MS);
-    } else {
-      conn.timer = setTimeout(() => this.drop(socket, `sent nothing for ${FIRST_BYTE_TIMEOUT_MS / 1000}s`), FIRST_BYTE_TIMEOUT_MS);
-      this.startSession(socket);
-    }
+    if (!conn.timer) conn.timer = setTimeout(() => this.drop(socket, `sent nothing for ${FIRST_BYTE_TIMEOUT_MS / 1000}s`), FIRST_BYTE_TIMEOUT_MS);
+    this.startSession(socket);
   }
 
   private data(socket: Socket<Conn>, chunk: Uint8Array): void {
@@ -178,7 +202,10 @@ export class PluginServer {
       if (step.t === "more") return;
       conn.auth = undefined;
       clearTimeout(conn.timer);
-      this.startSession(socket);
+      conn.timer = undefined;
+      this.pending.delete(socket);
+      this.admit(socket);
+      if (conn.dead) return;
       chunk = step.rest;
       if (chunk.length === 0) return;
     } else if (conn.timer) {
@@ -220,7 +247,11 @@ export class PluginServer {
   private drop(socket: Socket<Conn>, reason: string): void {
     const conn = socket.data;
     if (conn.dead) return;
-    this.opts.log.warn(`dropping connection: ${reason}`);
+    this.pending.delete(socket);
+    this.connections.dropped++;
+    // A flood must not flood the log too.
+    if (this.connections.dropped <= 20) this.opts.log.warn(`dropping connection: ${reason}`);
+    else if (this.connections.dropped === 21) this.opts.log.warn("dropping more connections; not logging each (see gocache_connections_dropped_total)");
     conn.dead = true;
     conn.reader?.abort();
     socket.terminate();
@@ -228,8 +259,9 @@ export class PluginServer {
 
   private closed(socket: Socket<Conn>): void {
     const conn = socket.data;
+    if (conn) clearTimeout(conn.timer);
+    this.pending.delete(socket);
     if (!conn || !this.open.delete(socket)) return;
-    clearTimeout(conn.timer);
     conn.dead = true;
     conn.reader?.abort(); // a put cut off mid-body releases its file
     conn.out.discard();

@@ -13,7 +13,7 @@
  * directory that others can read or write is refused: its secret would not
  * be one.
  */
-import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const TOKEN = /^([0-9a-f]{64})\s*$/;
@@ -28,25 +28,57 @@ export function defaultTokenPaths(port: number, env: Record<string, string | und
   return paths;
 }
 
+/** A fresh secret: 32 random bytes in hex. */
+export function newSecret(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toHex();
+}
+
 /** Creates a fresh secret at `path` (atomically, replacing a stale one); returns it. */
 export function createToken(path: string, opts: { groupReadable?: boolean } = {}): string {
+  const secret = newSecret();
+  writeToken(path, secret, opts);
+  return secret;
+}
+
+/** Writes `secret` to `path` atomically, with its mode set on the open file (never by path). */
+export function writeToken(path: string, secret: string, opts: { groupReadable?: boolean } = {}): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  checkNotShared(dir, "token directory", opts.groupReadable ? 0o002 : 0o077);
-  const secret = new Uint8Array(32);
-  crypto.getRandomValues(secret);
-  const text = `${secret.toHex()}\n`;
-  const tmp = `${path}.${secret.subarray(0, 6).toHex()}.tmp`;
+  checkNotShared(dir, "token directory", opts.groupReadable ? 0o022 : 0o077);
+  const tmp = `${path}.${crypto.getRandomValues(new Uint8Array(6)).toHex()}.tmp`;
   const mode = opts.groupReadable ? 0o640 : 0o600;
   const fd = openSync(tmp, "wx", mode);
   try {
-    writeSync(fd, text);
+    fchmodSync(fd, mode); // the umask must not widen or narrow it
+    writeSync(fd, `${secret}\n`);
   } finally {
     closeSync(fd);
   }
-  chmodSync(tmp, mode); // the umask must not widen or narrow it
   renameSync(tmp, path);
-  return text.trim();
+}
+
+/**
+ * Where `serve --plugin PORT` publishes its secret, once it listens: the
+ * --token-file (left in place at exit: it is the operator's), else the
+ * first default location that works (earlier ones that failed are cleared,
+ * so connect cannot find a stale secret first). Returns the path.
+ */
+export function publishToken(port: number, secret: string, tokenFile: string | undefined): string {
+  if (tokenFile) {
+    if (!lstatSync(tokenFile, { throwIfNoEntry: false })) writeToken(tokenFile, secret, { groupReadable: true });
+    return tokenFile;
+  }
+  const problems: string[] = [];
+  for (const path of defaultTokenPaths(port)) {
+    try {
+      writeToken(path, secret);
+      return path;
+    } catch (err) {
+      problems.push(`${path}: ${(err as Error).message}`);
+      try { unlinkSync(path); } catch { /* nothing there */ }
+    }
+  }
+  throw new Error(`[serve] cannot write a token for port ${port}: ${problems.join("; ")} (pass --token-file)`);
 }
 
 /** The secret in an existing token file; throws with the path when it is missing, malformed or readable by others. */
@@ -61,6 +93,9 @@ export function readToken(path: string): string {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`[auth] token ${path} is not a regular file`);
     if (st.mode & 0o007) throw new Error(`[auth] token ${path} is readable or writable by others (mode ${(st.mode & 0o777).toString(8)}); chmod o-rwx it`);
+    const uid = process.getuid?.();
+    // A token another (non-root) user planted would let them pose as the server.
+    if (uid !== undefined && st.uid !== uid && st.uid !== 0) throw new Error(`[auth] token ${path} belongs to uid ${st.uid}, neither this user (${uid}) nor root`);
     const buf = Buffer.alloc(256);
     const n = readSync(fd, buf, 0, buf.length, 0);
     const m = n < buf.length ? TOKEN.exec(buf.toString("latin1", 0, n)) : null; // a token file is 65 bytes

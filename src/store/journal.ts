@@ -25,10 +25,11 @@
  * nothing local: the job is still uploaded by this process, `add` says it is
  * not durable and the owner reports it.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import type { ActionRecord } from "./store.ts";
 import { parseWriter, uniqueTag, writerGone, writerId } from "./identity.ts";
+import { writeFully } from "./local.ts";
 
 /** One upload: an action's record (the output is the local object it names). */
 export interface UploadJob extends ActionRecord {
@@ -37,6 +38,8 @@ export interface UploadJob extends ActionRecord {
 
 export const HEARTBEAT_MS = 30_000;
 export const STALE_MS = 10 * HEARTBEAT_MS;
+/** A journal larger than this is not adopted (about a million pending lines). */
+const ORPHAN_READ_MAX = 256 << 20;
 const LINE = /^(?:put ([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})|done ([0-9a-f]{64}))$/;
 /** Journals of the version before writer identities: "<pid>-<random>.log", and their claims. */
 const LEGACY = /^\d+-[a-z0-9]+\.log(\.claim-\d+)?$/;
@@ -48,6 +51,8 @@ export class Journal {
   private readonly pending = new Map<string, UploadJob>();
   private readonly notKept = new Set<string>();
   private heartbeat: Timer | undefined;
+  /** The last append may have left part of a line. */
+  private torn = false;
   /** The last write failure, when a job could not be journaled. */
   lastError: unknown;
 
@@ -106,15 +111,21 @@ export class Journal {
       try { renameSync(path, claimed); } catch { continue; } // another process won
       try { utimesSync(claimed, new Date(now), new Date(now)); } catch { /* judged by our PID meanwhile */ }
       let text: string;
-      try { text = readFileSync(claimed, "latin1"); } catch { continue; }
+      try {
+        // Bounded: a journal of a server whose uploads failed for weeks is still read, one of gigabytes is not.
+        if (lstatSync(claimed).size > ORPHAN_READ_MAX) { badLines++; continue; }
+        text = readFileSync(claimed, "latin1");
+      } catch { continue; }
       const parsed = parseJournal(text);
       badLines += parsed.badLines;
+      let kept = true;
       for (const job of parsed.jobs) {
         if (this.pending.has(job.actionId)) continue;
-        this.add(job);
+        kept = this.add(job) && kept;
         adopted.push(job);
       }
-      try { unlinkSync(claimed); } catch { /* a later process adopts it again: uploads are idempotent */ }
+      // Its entries are durable in our journal only if every line was written; else the claimed file stays (an orphan of ours).
+      if (kept) try { unlinkSync(claimed); } catch { /* a later process adopts it again: uploads are idempotent */ }
     }
     return { jobs: adopted, badLines };
   }
@@ -140,7 +151,15 @@ export class Journal {
 
   private append(line: string): void {
     if (this.fd < 0) this.open();
-    writeSync(this.fd, line);
+    // After a torn write (full disk) the next line starts on a line of its own: the torn one is skipped on replay, this one is not.
+    const text = this.torn ? `\n${line}` : line;
+    try {
+      writeFully(this.fd, Buffer.from(text, "latin1"));
+    } catch (err) {
+      this.torn = true;
+      throw err;
+    }
+    this.torn = false;
     if (this.opts.fsync) fsyncSync(this.fd);
   }
 

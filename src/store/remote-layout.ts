@@ -60,8 +60,8 @@ export const MANIFEST_READ_MAX = 16 << 20;
 /** Decompressed manifest text, and entries per manifest. */
 export const MANIFEST_TEXT_MAX = 64 << 20;
 export const MANIFEST_ENTRIES_MAX = 250_000;
-/** An output of unknown size (a compatible record carries none). */
-export const OBJECT_READ_MAX = 16 * 2 ** 30;
+/** Any one output (go's largest are linked test binaries, well under this); also bounds a size the bucket claims. */
+export const OBJECT_READ_MAX = 4 * 2 ** 30;
 
 export interface ManifestEntry { actionId: string; outputId: string; size: number; timeNanos: bigint }
 

@@ -43,12 +43,12 @@ export class RemoteStore {
 
   /** An object (unverified); `size`, when known (>= 0), bounds what is read. */
   getObject(outputId: string, size = -1): Promise<Uint8Array | undefined> {
-    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, size >= 0 ? size : OBJECT_READ_MAX);
+    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX);
   }
 
   /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
   getObjectToFile(outputId: string, path: string, size = -1): Promise<number | undefined> {
-    const max = size >= 0 ? size : OBJECT_READ_MAX;
+    const max = size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX; // the size is the bucket's claim
     return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path, max));
   }
 
@@ -106,7 +106,9 @@ export class RemoteStore {
   }
 
   async getManifest(key: string): Promise<ManifestEntry[] | undefined> {
-    if (!key.startsWith(manifestKey(this.opts.prefix, ""))) throw new Error(`[s3] manifest key ${key} is outside ${manifestKey(this.opts.prefix, "")}`);
+    const base = manifestKey(this.opts.prefix, "");
+    // A pointer read from the bucket names exactly one of our manifests: nothing else (no "..", no other kind of key).
+    if (!key.startsWith(base) || !/^[0-9a-f]{64}$/.test(key.slice(base.length))) throw new Error(`[s3] manifest key ${JSON.stringify(key.slice(0, 200))} is not a manifest of ${base}`);
     const bytes = await this.read(key, `read manifest ${key}`, MANIFEST_READ_MAX);
     if (!bytes) return undefined;
     const entries = decodeManifest(bytes);

@@ -111,13 +111,46 @@ describe("serve --plugin: only authenticated peers", () => {
     }
   });
 
+  test("a second serve on the same port fails without replacing the running server's token", async () => {
+    const server = await startServe();
+    try {
+      const p = Bun.spawn([BINARY, "serve", "--plugin", String(server.port), "--cache-dir", tempDir("c2")], { stdout: "pipe", stderr: "pipe" });
+      const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+      expect(code).toBe(1);
+      expect(err).toContain("cannot listen");
+      const c = await rawConnect({ port: server.port }, { secret: tokenFor(server.port) });
+      c.write(line({ ID: 1, Command: "get", ActionID: actionId("a") }));
+      await c.waitFor('"Miss":true');
+      c.socket.end();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  test("300 idle connections that never authenticate cannot keep a real client out", async () => {
+    const server = await startServe();
+    try {
+      // Some are evicted while they connect (a reset): that is the point.
+      const tries = await Promise.allSettled(Array.from({ length: 300 }, () => rawConnect({ port: server.port })));
+      const idle = tries.flatMap((t) => (t.status === "fulfilled" ? [t.value] : []));
+      const c = await rawConnect({ port: server.port }, { secret: tokenFor(server.port) });
+      c.write(line({ ID: 1, Command: "get", ActionID: actionId("a") }));
+      await c.waitFor('"Miss":true');
+      expect(300 - idle.filter((x) => !x.isClosed()).length).toBeGreaterThan(200); // the oldest were evicted
+      c.socket.end();
+      for (const x of idle) x.socket.terminate();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  }, 30_000);
+
   test("beyond --max-connections a connection is closed at once; the others keep working", async () => {
     const server = await startServe(["--max-connections", "2"]);
     try {
       const secret = tokenFor(server.port);
       const a = await rawConnect({ port: server.port }, { secret });
       const b = await rawConnect({ port: server.port }, { secret });
-      const c = await rawConnect({ port: server.port });
+      const c = await rawConnect({ port: server.port }, { secret }); // authenticated, then over the limit
       await c.closed;
       a.write(line({ ID: 1, Command: "get", ActionID: actionId("a") }));
       await a.waitFor('"Miss":true');

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
-import { hostGuard, startHttp } from "../../src/server/http.ts";
+import { crossSite, hostGuard, startHttp } from "../../src/server/http.ts";
 
 describe("hostGuard", () => {
   test.each([
@@ -94,5 +94,20 @@ describe("startHttp", () => {
     for (const host of ["evil.example", "other.example"]) expect((await get("/", host)).status).toBe(403);
     expect(metrics.snapshot().http_refused_hosts).toBe(before + 2);
     expect(lines.filter((l) => l.includes("[http] Host")).length).toBe(1);
+  });
+});
+
+describe("crossSite", () => {
+  const req = (headers: Record<string, string>) => new Request("http://127.0.0.1:5970/mod/x/@v/list", { headers: { host: "127.0.0.1:5970", ...headers } });
+  test.each([
+    ["the go command (no Origin, no Sec-Fetch-Site)", {}, false],
+    ["a typed-in address", { "sec-fetch-site": "none" }, false],
+    ["a link on the status page", { "sec-fetch-site": "same-origin", origin: "http://127.0.0.1:5970" }, false],
+    ["a page of another site", { "sec-fetch-site": "cross-site", origin: "https://evil.example" }, true],
+    ["another site, Origin only", { origin: "https://evil.example" }, true],
+    ["an opaque origin", { origin: "null" }, true],
+    ["a same-site page on another port", { "sec-fetch-site": "same-site" }, true],
+  ])("%s", (_name, headers, refused) => {
+    expect(crossSite(req(headers as Record<string, string>)) !== undefined).toBe(refused);
   });
 });

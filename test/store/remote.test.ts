@@ -84,9 +84,14 @@ describe("ax records and manifests", () => {
     expect(decodeManifest(Bun.gzipSync(new TextEncoder().encode("bad line\n")))).toEqual([]);
   });
 
-  test("getManifest refuses keys outside the manifest prefix", async () => {
+  test.each([
+    ["another kind of key", "pfx/output/aa/bb"],
+    ["a path out of the manifest prefix", `pfx/manifest/../ax/aa/${"a".repeat(64)}`],
+    ["a name that is not a digest", "pfx/manifest/latest"],
+    ["another prefix's manifest", `other/manifest/${"a".repeat(64)}`],
+  ])("getManifest refuses %s", async (_name, key) => {
     const { remote } = await store("pfx");
-    expect(remote.getManifest("pfx/output/aa/bb")).rejects.toThrow(/outside/);
+    expect(remote.getManifest(key)).rejects.toThrow(/is not a manifest of/);
   });
 });
 
