@@ -9,6 +9,7 @@ import { checkStore } from "../support/store.ts";
 import { startS3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
 import { freePort } from "../support/net.ts";
+import { rawConnect, tokenFor } from "../support/raw-client.ts";
 
 afterAll(cleanupTempDirs);
 
@@ -117,7 +118,7 @@ describe("serve and connect", () => {
 
   test("a second signal exits at once while a connection is still open", async () => {
     const server = await startServe();
-    const client = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {} } });
+    const client = (await rawConnect({ port: server.port }, { secret: tokenFor(server.port) })).socket; // an admitted session: shutdown waits for it
     await Bun.sleep(100);
     server.proc.kill("SIGTERM");
     await Bun.sleep(300);
