@@ -29,7 +29,7 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   const metrics = new Metrics();
   const counters = newSessionCounters();
   metrics.register("cache", () => ({ ...counters }));
-  const { cache, local, afterStart } = wireCache(config, log, metrics);
+  const { cache, local, afterStart } = await wireCache(config, log, metrics);
   log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${config.bucket}${config.readOnly ? " (read-only)" : ""}` : ""}`);
   afterStart();
 

@@ -32,7 +32,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const getLatency = new Histogram();
   metrics.register("cache", () => ({ ...counters }));
   metrics.registerHistogram("gocache_get_duration_seconds", "Time to answer a get, local or remote.", getLatency);
-  const { cache, local, afterStart } = wireCache(config, log, metrics);
+  const { cache, local, afterStart } = await wireCache(config, log, metrics);
 
   // The secret is published only once we listen: a start that fails must not replace a running server's.
   const secret = config.plugin === undefined ? undefined : config.tokenFile && existsSync(config.tokenFile) ? readToken(config.tokenFile) : newSecret();

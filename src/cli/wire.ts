@@ -4,9 +4,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { LocalStore } from "../store/local.ts";
 import type { Cache } from "../store/store.ts";
-import { Journal } from "../store/journal.ts";
-import { TieredCache } from "../store/tiered.ts";
-import { RemoteTier } from "../s3/remote-tier.ts";
+import type { RemoteTier } from "../s3/remote-tier.ts";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 
@@ -22,10 +20,12 @@ export interface Wired {
   afterStart(): void;
 }
 
-export function wireCache(config: Config, log: Logger, metrics: Metrics): Wired {
+/** The remote tier's modules are loaded only with a bucket: a local-only go command never parses them. */
+export async function wireCache(config: Config, log: Logger, metrics: Metrics): Promise<Wired> {
   const local = new LocalStore({ dir: config.cacheDir, fsync: config.fsync });
   metrics.register("local", () => ({ ...local.counters }));
   if (!config.bucket) return { cache: local, local, afterStart() {} };
+  const [{ Journal }, { TieredCache }, { RemoteTier }] = await Promise.all([import("../store/journal.ts"), import("../store/tiered.ts"), import("../s3/remote-tier.ts")]);
 
   const remote = new RemoteTier({
     bucket: config.bucket,

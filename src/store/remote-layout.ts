@@ -5,8 +5,6 @@
  *   [<prefix>/]action/<first two hex>/<action id hex>   "<output id hex> <unix nanoseconds>"
  *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
  */
-import { gunzipSync } from "node:zlib";
-
 export interface RemoteRecord {
   outputId: string;
   timeNanos: bigint;
@@ -150,6 +148,8 @@ export function encodeManifest(entries: ManifestEntry[]): Uint8Array {
 export function decodeManifest(bytes: Uint8Array): ManifestEntry[] | undefined {
   let raw: Uint8Array;
   try {
+    // node:zlib (for its output bound) is loaded here, in the worker, never on the protocol loop's start-up path.
+    const { gunzipSync } = require("node:zlib") as typeof import("node:zlib");
     raw = gunzipSync(bytes, { maxOutputLength: MANIFEST_TEXT_MAX });
   } catch {
     return undefined;

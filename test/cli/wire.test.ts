@@ -16,8 +16,8 @@ const wire = (dir: string, flags: string[]) =>
 const bucketFlags = ["--bucket", "wired", "--region", "us-east-1", "--s3-endpoint-url", "http://127.0.0.1:9"];
 
 describe("wireCache", () => {
-  test("without a bucket there is no remote tier", () => {
-    const w = wire(tempDir("wire"), []);
+  test("without a bucket there is no remote tier", async () => {
+    const w = await wire(tempDir("wire"), []);
     expect(w.remote).toBeUndefined();
     w.afterStart();
   });
@@ -28,7 +28,7 @@ describe("wireCache", () => {
   ])("%s", async (_name, hasActions, startsNow) => {
     const dir = tempDir("wire");
     if (hasActions) mkdirSync(`${dir}/v1/a`, { recursive: true });
-    const w = wire(dir, bucketFlags);
+    const w = await wire(dir, bucketFlags);
     w.afterStart();
     expect(w.remote!.running).toBe(startsNow);
     await w.cache.close();
