@@ -2,9 +2,11 @@
  * Two builds of the plugin side by side, in one interleaved run: warm
  * `go build std` through each (both serving one cache directory, which both
  * understand), beside native GOCACHE and bench/refprog (the protocol's
- * floor). With --cold also a cold build through B with and without --fsync.
+ * floor). With --serve also through `serve --plugin` + `connect` of each
+ * (one server per build on the same cache directory); with --cold also a
+ * cold build through B with and without --fsync.
  *
- *   bun run bench/ab.ts --a=/path/to/old/go-cache-plugin [--b=dist/go-cache-plugin] [--runs=11] [--cold]
+ *   bun run bench/ab.ts --a=/path/to/old/go-cache-plugin [--b=dist/go-cache-plugin] [--runs=11] [--serve] [--cold]
  *
  * Prints medians and ratios; never run in CI.
  */
@@ -35,7 +37,16 @@ try {
   log("cold builds to fill the caches (native, then B)...");
   await runOk([go, "build", "std"], { env: kinds.native!() });
   const coldB = await runOk([go, "build", "std"], { env: kinds.B!() });
-  const times: Record<string, number[]> = { native: [], refprog: [], A: [], B: [] };
+  const servers: Array<ReturnType<typeof Bun.spawn>> = [];
+  if (process.argv.includes("--serve")) {
+    for (const [name, bin] of [["A", a], ["B", b]] as const) {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      servers.push(Bun.spawn([bin, "serve", "--plugin", String(port), "--cache-dir", cacheDir], { stdout: "ignore", stderr: "ignore" }));
+      await Bun.sleep(1000);
+      kinds[`${name} connect`] = () => env(`${bin} connect ${port}`);
+    }
+  }
+  const times: Record<string, number[]> = Object.fromEntries(Object.keys(kinds).map((k) => [k, []]));
   const names = Object.keys(kinds);
   for (const k of names) await runOk([go, "build", "std"], { env: kinds[k]!() }); // untimed first warm run each
   for (let i = 0; i < runs; i++) {
@@ -44,8 +55,10 @@ try {
   }
   const m = Object.fromEntries(names.map((k) => [k, median(times[k]!)]));
   const out = [`warm go build std, median of ${runs} interleaved runs:`];
-  for (const k of names) out.push(`  ${k.padEnd(8)} ${fmtMs(m[k]!).padStart(9)}  ${fmtRatio(m[k]! / m.native!)} native  ${fmtRatio(m[k]! / m.refprog!)} refprog`);
+  for (const k of names) out.push(`  ${k.padEnd(10)} ${fmtMs(m[k]!).padStart(9)}  ${fmtRatio(m[k]! / m.native!)} native  ${fmtRatio(m[k]! / m.refprog!)} refprog`);
   out.push(`  B / A = ${fmtRatio(m.B! / m.A!)}`);
+  if (servers.length) out.push(`  B connect / A connect = ${fmtRatio(m["B connect"]! / m["A connect"]!)}; B connect / B = ${fmtRatio(m["B connect"]! / m.B!)}`);
+  for (const s of servers) s.kill("SIGTERM");
   if (process.argv.includes("--cold")) {
     const cold: Record<string, number> = { native: 0, B: coldB.ms, "B --fsync": 0 };
     cold.native = (await run([go, "build", "std"], { env: goEnv(home, { GOCACHE: join(tempDir("cn"), "g") }) })).ms;
