@@ -53,4 +53,6 @@ export type FromWorker =
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
+  /** Something the user should hear about once (per kind), that changes no outcome. */
+  | { t: "warn"; kind: string; message: string }
   | { t: "fatal"; error: FailureInfo };

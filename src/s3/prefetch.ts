@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import type { LocalStore } from "../store/local.ts";
 import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/remote.ts";
 import { install } from "./fetch.ts";
+import { describeError } from "../log.ts";
 import type { FetchOutcome, FromWorker, PackedEntry } from "./messages.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
@@ -79,7 +80,9 @@ export class SessionPrefetch {
     let entries;
     try {
       entries = await this.opts.remote.getManifest(key);
-    } catch {
+    } catch (err) {
+      // Unreadable, malformed or over its bounds (a bomb): no prefetch for this session, and one line saying why.
+      this.opts.post({ t: "warn", kind: "manifest-read", message: `${describeError(err)}; not prefetching` });
       return;
     }
     if (!entries || this.stopped) return;

@@ -14,6 +14,7 @@ export interface RemoteTierEvents {
   packFound(session: number, entries: PackedEntry[], bytes: number): void;
   /** `record`: the installed entry's action record, which the main thread keeps (the worker writes objects only). */
   prefetched(session: number, actionId: string, bytes: number, record: ActionRecord): void;
+  warn(kind: string, message: string): void;
   fatal(kind: string, message: string): void;
 }
 
@@ -25,7 +26,7 @@ export class RemoteTier {
   private readonly waiting = new Map<number, (o: FetchOutcome) => void>();
 
   /** Where the worker's reports go; set by whoever owns the tier. */
-  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, manifestFound() {}, packFound() {}, prefetched() {}, fatal() {} };
+  events: RemoteTierEvents = { uploaded() {}, uploadFailed() {}, manifestFound() {}, packFound() {}, prefetched() {}, warn() {}, fatal() {} };
   private readonly ending = new Map<number, (d: SessionDone) => void>();
 
   constructor(private readonly config: WorkerConfig) {}
@@ -105,6 +106,7 @@ export class RemoteTier {
         this.ending.delete(msg.session);
         return resolve?.(msg);
       }
+      case "warn": return this.events.warn(msg.kind, msg.message);
       case "fatal": return this.events.fatal(msg.error.kind, msg.error.message);
     }
   }

@@ -48,6 +48,7 @@ export class TieredCache implements Cache {
       uploaded: (actionId, outcome, bytes) => this.uploads.uploaded(actionId, outcome, bytes),
       uploadFailed: (actionId, kind, message, retryInMs) => this.uploads.failed(actionId, kind, message, retryInMs),
       ...this.reads.events,
+      warn: (kind, message) => this.warnOnce(`warn:${kind}`, message),
       fatal: (kind, message) => {
         this.counters.errors++;
         this.warnOnce(`fatal:${kind}`, message);

@@ -10,6 +10,7 @@ import { startS3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
 import { freePort } from "../support/net.ts";
 import { rawConnect, tokenFor } from "../support/raw-client.ts";
+import { actionId, line } from "../support/plugin.ts";
 
 afterAll(cleanupTempDirs);
 
@@ -118,7 +119,10 @@ describe("serve and connect", () => {
 
   test("a second signal exits at once while a connection is still open", async () => {
     const server = await startServe();
-    const client = (await rawConnect({ port: server.port }, { secret: tokenFor(server.port) })).socket; // an admitted session: shutdown waits for it
+    const raw = await rawConnect({ port: server.port }, { secret: tokenFor(server.port) });
+    raw.write(line({ ID: 1, Command: "get", ActionID: actionId("open") }));
+    await raw.waitFor('"Miss":true'); // an admitted session: shutdown waits for it
+    const client = raw.socket;
     await Bun.sleep(100);
     server.proc.kill("SIGTERM");
     await Bun.sleep(300);

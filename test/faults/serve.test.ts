@@ -221,6 +221,8 @@ describe("serve --plugin: only authenticated peers", () => {
   test("SIGTERM with an idle connection open: closed after --shutdown-timeout, exit 0", async () => {
     const server = await startServe(["--shutdown-timeout", "1s"]);
     const c = await rawConnect({ port: server.port }, { secret: tokenFor(server.port) });
+    c.write(line({ ID: 1, Command: "get", ActionID: actionId("idle") }));
+    await c.waitFor('"Miss":true'); // admitted: a session shutdown must wait for
     const t0 = Date.now();
     expect(await server.stop("SIGTERM")).toBe(0);
     expect(Date.now() - t0).toBeLessThan(10_000);
