@@ -3,8 +3,7 @@
  * validated Config. Flags win over the environment. Names follow
  * tailscale/go-cache-plugin so its users can swap binaries.
  */
-import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { posix, resolve, win32 } from "node:path";
 import type { ArgsDef } from "citty";
 import { parseBytes, parseDuration } from "./units.ts";
 
@@ -38,7 +37,7 @@ interface FlagSpec { kind: Kind; env?: string; alias?: string; hint?: string; he
 
 /** Flags shared by direct mode and `serve`. */
 export const CACHE_FLAGS: Record<string, FlagSpec> = {
-  "cache-dir": { kind: "string", env: "GOCACHE_DIR", hint: "DIR", help: "Local cache directory (default $XDG_CACHE_HOME/go-cache-plugin)" },
+  "cache-dir": { kind: "string", env: "GOCACHE_DIR", hint: "DIR", help: "Local cache directory (default: the user cache directory + /go-cache-plugin: $XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LocalAppData% on Windows)" },
   "cache-dir-shared": { kind: "boolean", env: "GOCACHE_DIR_SHARED", help: "Accept a cache directory owned by another user or writable by group/others (refused by default: whoever writes it chooses what go links)" },
   fsync: { kind: "boolean", env: "GOCACHE_FSYNC", help: "fsync every cache file and journal line before answering (survives power loss; slower)" },
   bucket: { kind: "string", env: "GOCACHE_S3_BUCKET", hint: "NAME", help: "S3 bucket backing the local cache (none: local-only mode)" },
@@ -259,12 +258,27 @@ function wrap<T>(name: string, fn: () => T): T {
   }
 }
 
-/** --cache-dir, else $XDG_CACHE_HOME/go-cache-plugin, else ~/.cache/go-cache-plugin; always absolute. */
-export function resolveCacheDir(flag: string | undefined, env: Record<string, string | undefined>): string {
+/**
+ * --cache-dir, else the user cache directory as Go's os.UserCacheDir finds it,
+ * plus /go-cache-plugin: $XDG_CACHE_HOME (if absolute) else $HOME/.cache on
+ * Linux and other Unix, $HOME/Library/Caches on macOS, %LocalAppData% on
+ * Windows. Always absolute; a missing variable is a UsageError.
+ */
+export function resolveCacheDir(flag: string | undefined, env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string {
   if (flag) return resolve(flag);
+  const none = (what: string) => new UsageError(`no default cache directory: ${what}; set --cache-dir or GOCACHE_DIR`);
+  if (platform === "win32") {
+    const local = env.LocalAppData || env.LOCALAPPDATA;
+    if (!local) throw none("%LocalAppData% is not set");
+    return win32.join(local, "go-cache-plugin");
+  }
+  const home = env.HOME;
+  if (platform === "darwin") {
+    if (!home) throw none("$HOME is not set");
+    return posix.join(home, "Library", "Caches", "go-cache-plugin");
+  }
   const xdg = env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) return join(xdg, "go-cache-plugin");
-  const home = env.HOME || homedir();
-  if (!home) throw new UsageError("no cache directory: set --cache-dir or GOCACHE_DIR");
-  return join(home, ".cache", "go-cache-plugin");
+  if (xdg && posix.isAbsolute(xdg)) return posix.join(xdg, "go-cache-plugin");
+  if (!home) throw none("neither $XDG_CACHE_HOME nor $HOME is set");
+  return posix.join(home, ".cache", "go-cache-plugin");
 }

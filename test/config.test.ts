@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { parseArgs } from "citty";
-import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef } from "../src/config.ts";
+import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, resolveCacheDir, toArgsDef } from "../src/config.ts";
 import { parseBytes, parseDuration } from "../src/units.ts";
 import { binary } from "./support/paths.ts";
 
@@ -16,6 +16,37 @@ describe("config", () => {
     expect(c.bucket).toBeUndefined();
     expect(c.metrics).toBe(false);
     expect(config([], { XDG_CACHE_HOME: "/x" }).cacheDir).toBe("/x/go-cache-plugin");
+  });
+
+  // Go's os.UserCacheDir, plus /go-cache-plugin.
+  test.each([
+    ["linux", { HOME: "/home/u" }, "/home/u/.cache/go-cache-plugin"],
+    ["linux", { HOME: "/home/u", XDG_CACHE_HOME: "/xdg" }, "/xdg/go-cache-plugin"],
+    ["linux", { HOME: "/home/u", XDG_CACHE_HOME: "relative/xdg" }, "/home/u/.cache/go-cache-plugin"],
+    ["linux", { XDG_CACHE_HOME: "/xdg" }, "/xdg/go-cache-plugin"],
+    ["freebsd", { HOME: "/home/u", XDG_CACHE_HOME: "/xdg" }, "/xdg/go-cache-plugin"],
+    ["freebsd", { HOME: "/home/u" }, "/home/u/.cache/go-cache-plugin"],
+    ["darwin", { HOME: "/Users/u" }, "/Users/u/Library/Caches/go-cache-plugin"],
+    ["darwin", { HOME: "/Users/u", XDG_CACHE_HOME: "/xdg" }, "/Users/u/Library/Caches/go-cache-plugin"],
+    ["win32", { LocalAppData: "C:\\Users\\u\\AppData\\Local", HOME: "/home/u" }, "C:\\Users\\u\\AppData\\Local\\go-cache-plugin"],
+    ["win32", { LOCALAPPDATA: "D:\\Local", XDG_CACHE_HOME: "/xdg" }, "D:\\Local\\go-cache-plugin"],
+  ] as const)("default cache directory on %s with %p", (platform, env, want) => {
+    expect(resolveCacheDir(undefined, env, platform)).toBe(want);
+  });
+
+  test.each([
+    ["linux", {}, /neither \$XDG_CACHE_HOME nor \$HOME is set/],
+    ["linux", { XDG_CACHE_HOME: "relative" }, /neither \$XDG_CACHE_HOME nor \$HOME is set/],
+    ["darwin", { XDG_CACHE_HOME: "/xdg" }, /\$HOME is not set/],
+    ["win32", { HOME: "/home/u" }, /%LocalAppData% is not set/],
+  ] as const)("no default cache directory on %s with %p: a usage error naming --cache-dir", (platform, env, message) => {
+    expect(() => resolveCacheDir(undefined, env, platform)).toThrow(UsageError);
+    expect(() => resolveCacheDir(undefined, env, platform)).toThrow(message);
+    expect(() => resolveCacheDir(undefined, env, platform)).toThrow(/--cache-dir or GOCACHE_DIR/);
+  });
+
+  test.each(["linux", "darwin", "win32"] as const)("--cache-dir wins on %s, even with no variables", (platform) => {
+    expect(resolveCacheDir("/flag/dir", {}, platform)).toBe("/flag/dir");
   });
 
   test.each([

@@ -1,5 +1,6 @@
 /** `help [topic]` and `version`. */
 import pkg from "../../package.json" with { type: "json" };
+import { buildInfo } from "../build-info.ts";
 import { UsageError } from "../config.ts";
 import { USAGE } from "./usage.ts";
 
@@ -8,7 +9,9 @@ const TOPICS: Record<string, string> = {
 
 Every setting is a flag or a GOCACHE_* environment variable; a flag wins.
 With no --bucket the cache is local only: entries live under --cache-dir
-(default $XDG_CACHE_HOME/go-cache-plugin, else ~/.cache/go-cache-plugin).
+(default: the user cache directory, as the go command finds its own, plus
+/go-cache-plugin: $XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on
+macOS, %LocalAppData% on Windows).
 
 Trimming: --expiry 72h removes entries unused for 72 hours; --max-size 10GiB
 removes least recently used entries until the cache fits. Trimming runs when a
@@ -177,6 +180,6 @@ export function runHelp(args: string[]): number {
 }
 
 export function runVersion(): number {
-  process.stdout.write(`go-cache-plugin ${pkg.version} (bun ${Bun.version})\n`);
+  process.stdout.write(`go-cache-plugin ${pkg.version} (commit ${buildInfo.commit}, bun ${Bun.version}, ${buildInfo.target})\n`);
   return 0;
 }
