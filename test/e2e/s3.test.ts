@@ -96,6 +96,15 @@ describe("S3 remote tier", () => {
       if (body.length > 0) writeKey(s3, bucket, k, body.map((x) => x ^ 0xff)); // same size, other bytes
     }
     await Bun.sleep(500);
+    const bad = async () => {
+      let n = 0;
+      for (const k of outputs) {
+        const body = await readKey(s3, bucket, k);
+        if (new Bun.CryptoHasher("sha256").update(body).digest("hex") !== k.split("/").at(-1)) n++;
+      }
+      return n;
+    };
+    const before = await bad();
     const c = runner(bucket, [], goEnv);
     const r = await c.build(mod);
     expectOk(r);
@@ -104,6 +113,10 @@ describe("S3 remote tier", () => {
     expect(r.stderr).toContain("tampered or corrupt in the bucket");
     expect(m.cache_bytes_in).toBeGreaterThan(0); // compiled again instead
     expect(checkStore(c.cacheDir).problems).toEqual([]); // every local object matches its name
+    // The rebuilt outputs replace the bad copies (a conditional write would have kept them for good).
+    let after = await bad();
+    for (let i = 0; i < 50 && after > before - 5; i++) { await Bun.sleep(200); after = await bad(); }
+    expect(after).toBeLessThanOrEqual(before - 5);
   });
 
   test("--read-only reads from the bucket and writes nothing", async () => {
