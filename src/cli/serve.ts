@@ -59,7 +59,8 @@ export async function runServe(argv: string[]): Promise<number> {
   afterStart();
 
   const trimEvery = Math.max(config.trimIntervalMs, 60_000);
-  const moduleCache = config.modproxy ? moduleCacheRoot(config.cacheDir) : undefined;
+  // With its own cap the module proxy trims its files itself (expiry included); otherwise the build cache's trim does it by --expiry.
+  const moduleCache = config.modproxy && config.modproxyMaxSizeBytes <= 0 ? moduleCacheRoot(config.cacheDir) : undefined;
   const trimTimer = setInterval(() => maybeTrim(local, config, log, moduleCache), trimEvery);
   trimTimer.unref();
 
