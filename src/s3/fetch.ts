@@ -34,7 +34,10 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
   const present = presentObject(local, e);
   if (present) return present;
-  if (lstatSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false })) return { miss: "no-output", detail: `${e.outputId}: not a regular file here` };
+  // Something that is not a regular file (a directory, a link) stays where it is; that entry is a miss.
+  // A regular file may have just been installed by a concurrent fetch of the same output: fine.
+  const st = lstatSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
+  if (st && !st.isFile()) return { miss: "no-output", detail: `${e.outputId}: not a regular file here` };
   if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(remote, local, e);
   const body = inline ?? (await remote.getObject(e.outputId, e.size));
   if (!body) return { miss: "no-output", detail: e.outputId };
