@@ -6,17 +6,19 @@
  * equals its output ID. Runs in the S3 worker; installs objects only (the
  * main thread holds the action records).
  */
-import { closeSync, fsyncSync, lstatSync, openSync, renameSync, unlinkSync } from "node:fs";
-import { openTemp, type LocalStore } from "../store/local.ts";
+import { closeSync, lstatSync, unlinkSync } from "node:fs";
+import { openTemp, publish, sha256Hex, type LocalStore } from "../store/local.ts";
 import { describeError } from "../log.ts";
 import { FileWriteError } from "./native.ts";
 import { PACK_ENTRY_MAX, type ManifestEntry, type RemoteStore } from "../store/remote.ts";
 import type { FetchOutcome } from "./messages.ts";
 
-const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 /** The miss for bytes whose SHA-256 is not the entry's output ID; undefined when it is. */
 const mismatch = (e: ManifestEntry, digest: string): FetchOutcome | undefined =>
   digest === e.outputId ? undefined : { miss: "digest-mismatch", detail: `output ${e.outputId} has SHA-256 ${digest}`, outputId: e.outputId };
+/** The miss for a bucket object whose size is not the record's; undefined when it is (or the record has none). */
+const sizeMismatch = (e: ManifestEntry, size: number): FetchOutcome | undefined =>
+  e.size < 0 || size === e.size ? undefined : { miss: "digest-mismatch", detail: `output ${e.outputId} is ${size} bytes, the record says ${e.size}`, outputId: e.outputId };
 /** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
 const STREAM_OVER = PACK_ENTRY_MAX;
 
@@ -34,10 +36,6 @@ export async function fetchEntry(remote: RemoteStore, local: LocalStore, actionI
 export async function install(remote: RemoteStore, local: LocalStore, e: ManifestEntry, inline?: Uint8Array): Promise<FetchOutcome> {
   const present = presentObject(local, e);
   if (present) return present;
-  // Something that is not a regular file (a directory, a link) stays where it is; that entry is a miss.
-  // A regular file may have just been installed by a concurrent fetch of the same output: fine.
-  const st = lstatSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
-  if (st && !st.isFile()) return { miss: "no-output", detail: `${e.outputId}: not a regular file here` };
   if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(remote, local, e);
   const body = inline ?? (await remote.getObject(e.outputId, e.size));
   if (!body) return { miss: "no-output", detail: e.outputId };
@@ -47,21 +45,22 @@ export async function install(remote: RemoteStore, local: LocalStore, e: Manifes
 /**
  * The entry's object when it is already here and right. The record comes
  * from the bucket, so a size that disagrees with the file proves nothing by
- * itself: the file is hashed, and only a file whose SHA-256 is not its name
- * (a short write of an older version, a damaged disk) is removed (the caller
- * fetches it again). A good file with a wrong record is kept and the entry
- * is a miss: a bucket must never be able to delete what a build uses.
+ * itself: the file is checked (LocalStore.verifiedObject), and only a file
+ * whose SHA-256 is not its name is removed (the caller then fetches it
+ * again). A good file with a wrong record is kept and the entry is a miss: a
+ * bucket must never be able to delete what a build uses. Something that is
+ * not a regular file (a directory, a link) stays where it is: a miss.
+ * Undefined: nothing (right) here, fetch it.
  */
 function presentObject(local: LocalStore, e: ManifestEntry): FetchOutcome | undefined {
-  const path = local.layout.objectPath(e.outputId);
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(local.layout.objectPath(e.outputId), { throwIfNoEntry: false });
   if (!st) return undefined;
-  if (st.isFile() && st.size === e.size) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
-  const good = st.isFile() && sha256(st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0)) === e.outputId;
-  if (good && e.size < 0) return { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
-  if (good) return { miss: "digest-mismatch", detail: `the bucket's record says output ${e.outputId} is ${e.size} bytes; it is ${st.size}` };
-  if (st.isFile()) try { unlinkSync(path); } catch { /* replaced meanwhile */ }
-  return undefined;
+  const hit: FetchOutcome = { hit: { outputId: e.outputId, size: st.size, timeNanos: e.timeNanos }, bytes: 0 };
+  if (st.isFile() && st.size === e.size) return hit;
+  if (!st.isFile()) return { miss: "no-output", detail: `${e.outputId}: not a regular file here` };
+  const bytes = local.verifiedObject(e.outputId);
+  if (typeof bytes === "string") return undefined; // removed as damaged (or gone meanwhile)
+  return e.size < 0 ? hit : { miss: "digest-mismatch", detail: `the bucket's record says output ${e.outputId} is ${e.size} bytes; it is ${bytes.length}` };
 }
 
 /** Local trouble (full disk, read-only or unwritable directory) while installing: the get is a miss, the bucket is not to blame. */
@@ -84,12 +83,10 @@ async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry
   try {
     const size = await remote.getObjectToFile(e.outputId, tmp.path, e.size);
     if (size === undefined) return { miss: "no-output", detail: e.outputId };
-    if (e.size >= 0 && size !== e.size) return { miss: "digest-mismatch", detail: `output ${e.outputId} is ${size} bytes, the record says ${e.size}`, outputId: e.outputId };
     // Mapped, not read: the bytes are in the page cache already.
-    const bad = mismatch(e, sha256(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0)));
+    const bad = sizeMismatch(e, size) ?? mismatch(e, sha256Hex(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0)));
     if (bad) return bad;
-    if (local.fsync) syncFile(tmp.path);
-    renameSync(tmp.path, finalPath);
+    publish(tmp.path, finalPath, local.fsync);
     published = true;
     return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size };
   } catch (err) {
@@ -107,7 +104,7 @@ async function download(remote: RemoteStore, local: LocalStore, e: ManifestEntry
  * thread uses it for the pack's entries.
  */
 export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8Array): FetchOutcome {
-  const bad = mismatch(e, sha256(body)) ?? (e.size >= 0 && body.length !== e.size ? { miss: "digest-mismatch" as const, detail: `output ${e.outputId} is ${body.length} bytes, the record says ${e.size}`, outputId: e.outputId } : undefined);
+  const bad = mismatch(e, sha256Hex(body)) ?? sizeMismatch(e, body.length);
   if (bad) return bad;
   try {
     local.putObjectBytes(e.outputId, body);
@@ -115,9 +112,4 @@ export function installVerified(local: LocalStore, e: ManifestEntry, body: Uint8
     return localFailure(e, err);
   }
   return { hit: { outputId: e.outputId, size: body.length, timeNanos: e.timeNanos }, bytes: body.length };
-}
-
-function syncFile(path: string): void {
-  const fd = openSync(path, "r");
-  try { fsyncSync(fd); } finally { closeSync(fd); }
 }

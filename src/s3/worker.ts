@@ -19,7 +19,6 @@ import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, RemoteStore, type ManifestEntry, type PackPart } from "../store/remote.ts";
-import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { LocalStore } from "../store/local.ts";
 import type { UploadJob } from "../store/journal.ts";
 import { describeError } from "../log.ts";
@@ -117,18 +116,10 @@ function packParts(entries: ManifestEntry[]): PackPart[] {
   for (const e of entries) {
     if (e.size > PACK_ENTRY_MAX || seen.has(e.outputId) || total + e.size > PACK_MAX) continue;
     seen.add(e.outputId);
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(local.layout.objectPath(e.outputId));
-    } catch {
-      continue; // trimmed meanwhile: prefetch fetches it on its own
-    }
-    // Read anyway, so checked: a damaged object goes into no pack (and is removed, to be fetched or rebuilt).
-    if (new Bun.CryptoHasher("sha256").update(bytes).digest("hex") !== e.outputId) {
-      try { unlinkSync(local.layout.objectPath(e.outputId)); } catch { /* gone */ }
-      continue;
-    }
-    if (bytes.length !== e.size) continue;
+    // Read anyway, so checked: a damaged object goes into no pack (and is removed, to be fetched or rebuilt);
+    // one trimmed meanwhile is fetched by prefetch on its own.
+    const bytes = local.verifiedObject(e.outputId);
+    if (typeof bytes === "string" || bytes.length !== e.size) continue;
     parts.push({ outputId: e.outputId, bytes });
     total += bytes.length;
   }
@@ -147,15 +138,10 @@ async function uploadWithRetry(job: UploadJob, attempt: number): Promise<void> {
     const store = await remote!;
     await uploads.run(async () => {
       const path = local.layout.objectPath(job.outputId);
-      const st = lstatSync(path, { throwIfNoEntry: false });
-      if (!st) return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
-      const body = st.isFile() && st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0);
-      const good = st.isFile() && new Bun.CryptoHasher("sha256").update(body).digest("hex") === job.outputId;
-      if (!good || body.length !== job.size) {
-        // Only a file that fails its own digest is removed; a wrong size in the journal just skips the upload.
-        if (st.isFile() && !good) try { unlinkSync(path); } catch { /* gone */ }
-        return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
-      }
+      const body = local.verifiedObject(job.outputId);
+      if (body === "missing") return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
+      // A damaged file has been removed; a wrong size in the journal just skips the upload.
+      if (body === "bad" || body.length !== job.size) return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
       const replace = corruptInBucket.delete(job.outputId);
       // Large outputs go up streamed from the file (renamed into place whole, never rewritten), small ones from the bytes in hand.
       const outcome = await store.putObject(job.outputId, body.length > INLINE_MAX ? Bun.file(path) : body, { replace });

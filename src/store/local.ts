@@ -7,7 +7,7 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
@@ -111,6 +111,24 @@ export class LocalStore implements Cache {
     return path;
   }
 
+  /**
+   * The object's bytes (a private memory mapping: nothing is copied) when it
+   * is a regular file whose SHA-256 is its name. "missing": nothing there.
+   * "bad": something else is there; a regular file that fails its digest is
+   * removed (so it is fetched or rebuilt), a link or directory is left alone.
+   * Links are never followed.
+   */
+  verifiedObject(outputId: string): Uint8Array | "missing" | "bad" {
+    const path = this.layout.objectPath(outputId);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return "missing";
+    if (!st.isFile()) return "bad";
+    const bytes = st.size > 0 ? Bun.mmap(path, { shared: false }) : new Uint8Array(0);
+    if (sha256Hex(bytes) === outputId) return bytes;
+    try { unlinkSync(path); } catch { /* replaced meanwhile */ }
+    return "bad";
+  }
+
   /** Writes the held records of installed entries (see deferred-actions.ts). */
   async close(): Promise<void> {
     await this.deferred.flush();
@@ -153,20 +171,31 @@ export function writeFully(fd: number, bytes: Uint8Array): void {
   }
 }
 
-/** Makes a rename in `dir` durable (--fsync). */
-export function syncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY);
+export const sha256Hex = (bytes: Uint8Array): string => new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+
+/** fsync(2) of a file or directory by path (--fsync). */
+function syncPath(path: string): void {
+  const fd = openSync(path, constants.O_RDONLY);
   try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/**
+ * Renames a finished temporary file into place; with `fsync` its data are
+ * synced before and the directory entry after, so the file survives power
+ * loss. The one way every writer of the store publishes a file.
+ */
+export function publish(tmpPath: string, finalPath: string, fsync: boolean): void {
+  if (fsync) syncPath(tmpPath);
+  renameSync(tmpPath, finalPath);
+  if (fsync) syncPath(dirname(finalPath));
 }
 
 function writeAtomic(finalPath: string, data: string | Uint8Array, mode: number, fsync: boolean): void {
   const tmp = openTemp(finalPath, mode);
   try {
     writeFully(tmp.fd, typeof data === "string" ? Buffer.from(data, "latin1") : data);
-    if (fsync) fsyncSync(tmp.fd);
     closeSync(tmp.fd);
-    renameSync(tmp.path, finalPath);
-    if (fsync) syncDir(dirname(finalPath));
+    publish(tmp.path, finalPath, fsync);
   } catch (err) {
     try { closeSync(tmp.fd); } catch { /* already closed */ }
     try { unlinkSync(tmp.path); } catch { /* never created */ }
@@ -210,13 +239,11 @@ export class ObjectWriter implements PutSink {
       if (this.written !== size) throw new Error(`body is ${this.written} bytes, BodySize says ${size}`);
       const digest = this.hasher.digest("hex");
       if (digest !== outputId) throw new Error(`body SHA-256 ${digest} does not match OutputID ${outputId}`);
-      if (this.store.fsync) fsyncSync(this.fd);
       closeSync(this.fd);
       this.fd = -1;
       const diskPath = this.store.layout.objectPath(outputId);
-      renameSync(this.tmpPath, diskPath);
+      publish(this.tmpPath, diskPath, this.store.fsync);
       this.tmpPath = "";
-      if (this.store.fsync) syncDir(dirname(diskPath));
       const record = { outputId, size, timeNanos: nowNanos() };
       this.store.putAction(actionId, record);
       return { ...record, diskPath };

@@ -27,6 +27,9 @@ export interface RemoteStoreOptions {
   prefix: string;
 }
 
+/** What may be read for one output: its recorded size (the bucket's claim, so capped too), else the cap. */
+const objectBound = (size: number) => (size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX);
+
 export class RemoteStore {
   /** Whether the server honours If-None-Match: * (learned on first use). */
   private conditionalWrites = true;
@@ -43,13 +46,12 @@ export class RemoteStore {
 
   /** An object (unverified); `size`, when known (>= 0), bounds what is read. */
   getObject(outputId: string, size = -1): Promise<Uint8Array | undefined> {
-    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX);
+    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, objectBound(size));
   }
 
   /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
   getObjectToFile(outputId: string, path: string, size = -1): Promise<number | undefined> {
-    const max = size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX; // the size is the bucket's claim
-    return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path, max));
+    return this.retrying(`read output ${outputId}`, () => this.opts.io.readToFile(outputKey(this.opts.prefix, outputId), path, objectBound(size)));
   }
 
   async putAction(actionId: string, record: RemoteRecord): Promise<void> {
