@@ -188,7 +188,7 @@ export class PluginServer {
     }
     this.connections.active++;
     this.open.add(socket);
-    if (!conn.timer) conn.timer = setTimeout(() => this.drop(socket, `sent nothing for ${FIRST_BYTE_TIMEOUT_MS / 1000}s`), FIRST_BYTE_TIMEOUT_MS);
+    conn.timer = setTimeout(() => this.drop(socket, `sent nothing for ${FIRST_BYTE_TIMEOUT_MS / 1000}s`), FIRST_BYTE_TIMEOUT_MS);
     this.startSession(socket);
   }
 
@@ -201,14 +201,15 @@ export class PluginServer {
       if (step.send) conn.out.write(Buffer.from(step.send));
       if (step.t === "more") return;
       conn.auth = undefined;
-      clearTimeout(conn.timer);
-      conn.timer = undefined;
+      clearTimeout(conn.timer); // the handshake deadline
       this.pending.delete(socket);
       this.admit(socket);
       if (conn.dead) return;
       chunk = step.rest;
       if (chunk.length === 0) return;
-    } else if (conn.timer) {
+    }
+    // The first request (even one that came with the handshake's last line) ends the first-byte deadline.
+    if (conn.timer) {
       clearTimeout(conn.timer);
       conn.timer = undefined;
     }
