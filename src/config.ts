@@ -6,6 +6,7 @@
 import { posix, resolve, win32 } from "node:path";
 import type { ArgsDef } from "citty";
 import { parseBytes, parseDuration } from "./units.ts";
+import { parseBucket, type BlobSpec } from "./blob/spec.ts";
 
 export interface Config {
   cacheDir: string;
@@ -13,10 +14,8 @@ export interface Config {
   cacheDirShared: boolean;
   /** fsync files before they are renamed into place and journal lines before puts are answered. */
   fsync: boolean;
-  bucket: string | undefined;
-  region: string | undefined;
-  endpoint: string | undefined;
-  pathStyle: boolean;
+  /** The bucket backing the local cache, on its backend; undefined: local-only mode. */
+  bucket: BlobSpec | undefined;
   prefix: string;
   minUploadSize: number;
   concurrency: number;
@@ -40,7 +39,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "cache-dir": { kind: "string", env: "GOCACHE_DIR", hint: "DIR", help: "Local cache directory (default: the user cache directory + /go-cache-plugin: $XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS, %LocalAppData% on Windows)" },
   "cache-dir-shared": { kind: "boolean", env: "GOCACHE_DIR_SHARED", help: "Accept a cache directory owned by another user or writable by group/others (refused by default: whoever writes it chooses what go links)" },
   fsync: { kind: "boolean", env: "GOCACHE_FSYNC", help: "fsync every cache file and journal line before answering (survives power loss; slower)" },
-  bucket: { kind: "string", env: "GOCACHE_S3_BUCKET", hint: "NAME", help: "S3 bucket backing the local cache (none: local-only mode)" },
+  bucket: { kind: "string", env: "GOCACHE_S3_BUCKET", hint: "URL", help: "Bucket backing the local cache: NAME or s3://NAME (S3), gs://NAME (Google Cloud Storage), az://ACCOUNT/CONTAINER (Azure Blob); none: local-only mode" },
   region: { kind: "string", env: "GOCACHE_S3_REGION", hint: "REGION", help: "S3 region (default: asked from the bucket's location)" },
   "s3-endpoint-url": { kind: "string", env: "GOCACHE_S3_ENDPOINT_URL", hint: "URL", help: "S3-compatible endpoint (R2, MinIO, ...)" },
   "s3-path-style": { kind: "boolean", env: "GOCACHE_S3_PATH_STYLE", help: "Use path-style S3 URLs" },
@@ -217,8 +216,9 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
 
   const endpoint = str("s3-endpoint-url");
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--s3-endpoint-url: expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
-  const bucket = str("bucket");
-  if (bucket !== undefined && !/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket)) throw new UsageError(`--bucket: ${JSON.stringify(bucket)} is not a valid bucket name`);
+  const bucketRaw = str("bucket");
+  const s3 = { region: str("region"), endpoint, pathStyle: bool("s3-path-style") };
+  const bucket = bucketRaw === undefined ? undefined : wrap("bucket", () => parseBucket(bucketRaw, s3));
   const debugRaw = str("debug");
   let debug = 0;
   if (debugRaw !== undefined) {
@@ -232,9 +232,6 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
     cacheDirShared: bool("cache-dir-shared"),
     fsync: bool("fsync"),
     bucket,
-    region: str("region"),
-    endpoint,
-    pathStyle: bool("s3-path-style"),
     prefix: (str("prefix") ?? "").replace(/^\/+|\/+$/g, ""),
     minUploadSize: num("min-upload-size", 0, 0),
     concurrency: num("c", 2 * cpus, 1),

@@ -6,7 +6,7 @@
  * with a usage message and exit 2 (the go command then prints it).
  */
 import { fstatSync, writeSync } from "node:fs";
-import { CAPABILITY_LINE } from "./protocol/capability.ts";
+import { CAPABILITY_LINE } from "./protocol/commands.ts";
 
 async function main(argv: string[]): Promise<number> {
   switch (argv[0]) {

@@ -51,23 +51,30 @@ describe("config", () => {
 
   test.each([
     ["cacheDir", ["--cache-dir", "/flag"], { GOCACHE_DIR: "/env" }, "/flag", "/env"],
-    ["bucket", ["--bucket", "flag-bucket"], { GOCACHE_S3_BUCKET: "env-bucket" }, "flag-bucket", "env-bucket"],
-    ["region", ["--region", "eu-west-1"], { GOCACHE_S3_REGION: "us-east-2" }, "eu-west-1", "us-east-2"],
     ["prefix", ["--prefix", "a/b/"], { GOCACHE_KEY_PREFIX: "env" }, "a/b", "env"],
     ["minUploadSize", ["--min-upload-size", "10"], { GOCACHE_MIN_SIZE: "20" }, 10, 20],
     ["concurrency", ["-c", "3"], { GOCACHE_CONCURRENCY: "4" }, 3, 4],
     ["uploadConcurrency", ["-u", "5"], { GOCACHE_S3_CONCURRENCY: "6" }, 5, 6],
     ["metrics", ["--metrics"], { GOCACHE_METRICS: "true" }, true, true],
     ["metrics", ["--no-metrics"], { GOCACHE_METRICS: "1" }, false, true],
-    ["pathStyle", ["--s3-path-style"], { GOCACHE_S3_PATH_STYLE: "false" }, true, false],
     ["expiryMs", ["--expiry", "1h30m"], { GOCACHE_EXPIRY: "72h" }, 5_400_000, 259_200_000],
     ["maxSizeBytes", ["--max-size", "1GiB"], { GOCACHE_MAX_SIZE: "10MB" }, 1024 ** 3, 10_000_000],
     ["verbose", ["-v"], { GOCACHE_VERBOSE: "yes" }, true, true],
     ["debug", ["--debug", "1"], { GOCACHE_DEBUG: "3" }, 1, 3],
-    ["endpoint", ["--s3-endpoint-url", "http://127.0.0.1:9000"], { GOCACHE_S3_ENDPOINT_URL: "https://r2.example" }, "http://127.0.0.1:9000", "https://r2.example"],
   ])("%s: a flag wins over the environment, which is used alone", (key, argv, env, fromFlag, fromEnv) => {
     expect(config(argv as string[], env)[key as keyof ReturnType<typeof config>]).toEqual(fromFlag);
     expect(config([], env)[key as keyof ReturnType<typeof config>]).toEqual(fromEnv);
+  });
+
+  test.each([
+    ["a bare name is S3", ["--bucket", "b1"], {}, { backend: "s3", bucket: "b1", pathStyle: false }],
+    ["s3:// with every S3 flag", ["--bucket", "s3://b1", "--region", "eu-west-1", "--s3-endpoint-url", "http://127.0.0.1:9000", "--s3-path-style"], {}, { backend: "s3", bucket: "b1", region: "eu-west-1", endpoint: "http://127.0.0.1:9000", pathStyle: true }],
+    ["the S3 variables", [], { GOCACHE_S3_BUCKET: "env-bucket", GOCACHE_S3_REGION: "us-east-2", GOCACHE_S3_ENDPOINT_URL: "https://r2.example", GOCACHE_S3_PATH_STYLE: "true" }, { backend: "s3", bucket: "env-bucket", region: "us-east-2", endpoint: "https://r2.example", pathStyle: true }],
+    ["a flag over the variable", ["--bucket", "flag-bucket", "--region", "eu-west-1"], { GOCACHE_S3_BUCKET: "env-bucket", GOCACHE_S3_REGION: "us-east-2" }, { backend: "s3", bucket: "flag-bucket", region: "eu-west-1", pathStyle: false }],
+    ["gs:// is Google Cloud Storage", ["--bucket", "gs://my-bucket.example"], {}, { backend: "gcs", bucket: "my-bucket.example" }],
+    ["az:// is Azure Blob", [], { GOCACHE_S3_BUCKET: "az://acct1/cont-1" }, { backend: "azure", account: "acct1", container: "cont-1" }],
+  ])("--bucket: %s", (_name, argv, env, want) => {
+    expect(config(argv as string[], env as Record<string, string>).bucket).toEqual(want as never);
   });
 
   test.each([
@@ -78,7 +85,13 @@ describe("config", () => {
     [["-c", "0"], {}, /-c: expected a whole number >= 1/],
     [["--min-upload-size", "-5"], {}, /min-upload-size/],
     [["--s3-endpoint-url", "ftp://x"], {}, /expected an http\(s\) URL/],
-    [["--bucket", "Bad Bucket!"], {}, /not a valid bucket name/],
+    [["--bucket", "Bad Bucket!"], {}, /not a valid S3 bucket name/],
+    [["--bucket", "gs://Bad_Upper"], {}, /not a valid Google Cloud Storage bucket/],
+    [["--bucket", "az://account"], {}, /az:\/\/ACCOUNT\/CONTAINER/],
+    [["--bucket", "az://UPPER/cont"], {}, /not a valid Azure storage account name/],
+    [["--bucket", "az://acct/x--y"], {}, /not a valid Azure container name/],
+    [["--bucket", "ftp://x"], {}, /unknown bucket scheme ftp:\/\//],
+    [["--bucket", "gs://bucket", "--region", "eu-west-1"], {}, /--region, --s3-endpoint-url and --s3-path-style are for S3 buckets/],
     [["--debug", "x"], {}, /--debug: expected a bit mask/],
     [["--cache-dir"], {}, /--cache-dir needs a value/],
     [[], { GOCACHE_METRICS: "maybe" }, /GOCACHE_METRICS: expected true or false/],

@@ -1,15 +1,14 @@
 /** Direct mode: `GOCACHEPROG=go-cache-plugin [flags]`. Parses, wires, runs; no logic of its own. */
 import { parseArgs } from "citty";
 import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef, type Config } from "../config.ts";
-import { createLogger, describeError, type Logger } from "../log.ts";
+import { createLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { announce, serveStdio } from "../server/stdio.ts";
 import { newSessionCounters } from "../server/session.ts";
-import type { LocalStore } from "../store/local.ts";
 import { wireCache } from "./wire.ts";
 import { prepareCacheDir } from "../store/cache-dir.ts";
-import { trimDue, trimStore } from "../store/trim.ts";
-import { trimModuleCache } from "../modproxy/trim.ts";
+import { trimIfDue } from "../store/trim.ts";
+import { describeSpec } from "../blob/spec.ts";
 import { printUsage } from "./usage.ts";
 
 /** `announced`: the entry point already sent the capability message. */
@@ -30,31 +29,12 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   const counters = newSessionCounters();
   metrics.register("cache", () => ({ ...counters }));
   const { cache, local, afterStart } = await wireCache(config, log, metrics);
-  log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${config.bucket}${config.readOnly ? " (read-only)" : ""}` : ""}`);
+  log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${describeSpec(config.bucket)}${config.readOnly ? " (read-only)" : ""}` : ""}`);
   afterStart();
 
   const code = await serveStdio({ cache, log, counters });
   await cache.close();
-  maybeTrim(local, config, log);
+  trimIfDue({ layout: local.layout, expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs, log });
   if (config.metrics) log.warn(metrics.summary());
   return code;
-}
-
-/** Trims the build cache when due, and with `moduleCache` (serve with the module proxy) that directory by --expiry. */
-export function maybeTrim(local: LocalStore, config: Config, log: Logger, moduleCache?: string): void {
-  const opts = { expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs };
-  if (!trimDue(local.layout, opts)) return;
-  try {
-    const r = trimStore({ layout: local.layout, expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes });
-    log.info(`trim: removed ${r.removedObjects} objects (${r.removedBytes} bytes) and ${r.removedActions} action records; ${r.remainingBytes} bytes remain`);
-  } catch (err) {
-    log.warn(`trim failed: ${describeError(err)}`);
-  }
-  if (!moduleCache || config.expiryMs <= 0) return;
-  try {
-    const r = trimModuleCache({ root: moduleCache, expiryMs: config.expiryMs });
-    log.info(`trim: module proxy: removed ${r.removedFiles} files (${r.removedBytes} bytes); ${r.remainingBytes} bytes remain`);
-  } catch (err) {
-    log.warn(`module proxy trim failed: ${describeError(err)}`);
-  }
 }

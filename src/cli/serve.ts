@@ -6,9 +6,10 @@ import { Histogram, Metrics } from "../metrics.ts";
 import { newSessionCounters } from "../server/session.ts";
 import { PluginServer } from "../server/socket.ts";
 import { startHttp, type Mount } from "../server/http.ts";
-import { maybeTrim } from "./direct.ts";
 import { prepareCacheDir } from "../store/cache-dir.ts";
-import { moduleCacheRoot } from "../modproxy/trim.ts";
+import { moduleCacheRoot, trimModuleCacheLogged } from "../modproxy/trim.ts";
+import { trimIfDue } from "../store/trim.ts";
+import { describeSpec } from "../blob/spec.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
 import { newSecret, publishToken, readToken, removeToken } from "../server/token.ts";
@@ -53,7 +54,7 @@ export async function runServe(argv: string[]): Promise<number> {
     log.info(`module proxy at /mod/ (upstream ${config.modproxyUpstream}; checksum databases: ${config.sumdb.join(", ") || "none"})`);
   }
   const http = config.http
-    ? startHttp({ address: config.http, metrics, mounts, allowedHosts: config.httpAllowedHosts, log, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ?? "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
+    ? startHttp({ address: config.http, metrics, mounts, allowedHosts: config.httpAllowedHosts, log, describe: () => ({ "cache dir": config.cacheDir, bucket: config.bucket ? describeSpec(config.bucket) : "(none: local only)", plugin: config.plugin ?? "-", socket: config.socket ?? "-" }) })
     : undefined;
   if (http) log.info(`HTTP listening on http://${http.hostname}:${http.port}/`);
   afterStart();
@@ -61,7 +62,11 @@ export async function runServe(argv: string[]): Promise<number> {
   const trimEvery = Math.max(config.trimIntervalMs, 60_000);
   // With its own cap the module proxy trims its files itself (expiry included); otherwise the build cache's trim does it by --expiry.
   const moduleCache = config.modproxy && config.modproxyMaxSizeBytes <= 0 ? moduleCacheRoot(config.cacheDir) : undefined;
-  const trimTimer = setInterval(() => maybeTrim(local, config, log, moduleCache), trimEvery);
+  const trim = () => {
+    const ran = trimIfDue({ layout: local.layout, expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs, log });
+    if (ran && moduleCache && config.expiryMs > 0) trimModuleCacheLogged({ root: moduleCache, expiryMs: config.expiryMs, log });
+  };
+  const trimTimer = setInterval(trim, trimEvery);
   trimTimer.unref();
 
   await new Promise<void>((resolve) => {

@@ -1,32 +1,29 @@
 /**
- * The module proxy's view of the S3 bucket: whole files by key, under
+ * The module proxy's view of the bucket, on the same blob port (and so the
+ * same backends) as the build cache: whole files by key, under
  * `[<prefix>/]<key>` where key is a storage key (see storage.ts), e.g.
  *
  *   [<prefix>/]module/<escaped module path>/@v/<escaped version>.info|.mod|.zip
  *   [<prefix>/]sumdb/<name>/lookup/<escaped module>@<escaped version>
  *   [<prefix>/]sumdb/<name>/tile/<H>/<L>/<K>
  *
- * The AWS SDK is imported on first use only, so `serve` without a bucket
- * never loads it. A miss is `false`; other failures throw with the key and
- * the SDK error as cause.
+ * The backend is opened on first use only, so `serve` without a bucket, or
+ * one whose proxy is never asked, never loads it. A miss is `false`; other
+ * failures throw with the key and the store's error as cause.
  */
-import { createReadStream, statSync } from "node:fs";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { errorKind, isNotFound } from "../s3/errors.ts";
-import { resolveRegion } from "../s3/io.ts";
+import { BlobError, failureLabel, type BlobStore } from "../blob/port.ts";
+import type { BlobSpec } from "../blob/spec.ts";
 
 export interface ModBucketOptions {
-  bucket: string;
-  region?: string;
-  endpoint?: string;
-  pathStyle: boolean;
+  blob: BlobSpec;
   prefix: string;
 }
 
-type Sdk = typeof import("@aws-sdk/client-s3");
+/** Bound on an object whose caller gives none (.info, .mod, sumdb tiles and lookups are far smaller). */
+const DEFAULT_MAX = 64 << 20;
 
 export class ModBucket {
-  private ready: Promise<{ client: S3Client; sdk: Sdk }> | undefined;
+  private ready: Promise<BlobStore> | undefined;
 
   constructor(private readonly opts: ModBucketOptions) {}
 
@@ -36,46 +33,26 @@ export class ModBucket {
   }
 
   /**
-   * Downloads `key` into `dest` (a temporary file); false when the bucket
-   * does not have it, "too large" (and `dest` incomplete) when the object
-   * announces or streams more than `maxBytes`: the bucket is not trusted
-   * with our disk or memory.
+   * Downloads `key` into `dest` (a temporary file): true when it did, false
+   * when the bucket does not have it, and the reason (with `dest`
+   * incomplete) when the object is refused unread or part-read: larger than
+   * `maxBytes` (announced or streamed), or without a declared length. The
+   * bucket is not trusted with our disk or memory.
    */
-  async download(key: string, dest: string, maxBytes = Infinity): Promise<true | false | "too large"> {
-    const { client, sdk } = await this.connect();
+  async download(key: string, dest: string, maxBytes = DEFAULT_MAX): Promise<boolean | string> {
     try {
-      const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.opts.bucket, Key: this.keyOf(key) }));
-      const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
-      if ((out.ContentLength ?? 0) > maxBytes) {
-        body?.destroy?.();
-        return "too large";
-      }
-      const sink = Bun.file(dest).writer({ highWaterMark: 1 << 20 });
-      let size = 0;
-      try {
-        for await (const chunk of body ?? []) {
-          size += chunk.length;
-          if (size > maxBytes) return "too large"; // leaving the loop ends the stream
-          sink.write(chunk);
-        }
-      } finally {
-        await sink.end();
-      }
-      if (out.ContentLength !== undefined && size !== out.ContentLength) throw new Error(`truncated: ${size} of ${out.ContentLength} bytes`);
-      return true;
+      const n = await (await this.store()).readToFile(this.keyOf(key), dest, Math.min(maxBytes, Number.MAX_SAFE_INTEGER));
+      return n !== undefined;
     } catch (err) {
-      if (isNotFound(err)) return false;
+      if (err instanceof BlobError && err.kind === "invalid") return err.message;
       throw new Error(`[modproxy] bucket get ${this.keyOf(key)}`, { cause: err });
     }
   }
 
-  /** Uploads the file at `path` as `key` (objects are immutable: a rewrite stores the same bytes). */
+  /** Uploads the file at `path` as `key`, streamed (objects are immutable: a rewrite stores the same bytes). */
   async upload(key: string, path: string): Promise<void> {
-    const { client, sdk } = await this.connect();
     try {
-      const size = statSync(path).size;
-      const body = size <= 8 << 20 ? await Bun.file(path).bytes() : createReadStream(path);
-      await client.send(new sdk.PutObjectCommand({ Bucket: this.opts.bucket, Key: this.keyOf(key), Body: body, ContentLength: size }));
+      await (await this.store()).write(this.keyOf(key), Bun.file(path));
     } catch (err) {
       throw new Error(`[modproxy] bucket put ${this.keyOf(key)}`, { cause: err });
     }
@@ -83,21 +60,18 @@ export class ModBucket {
 
   /** A short label for a failure, to warn once per kind. */
   errorKind(err: unknown): string {
-    return errorKind((err as Error).cause ?? err);
+    return failureLabel(err);
   }
 
   destroy(): void {
-    void this.ready?.then(({ client }) => client.destroy(), () => {});
+    void this.ready?.then((s) => s.close(), () => {});
   }
 
-  private connect(): Promise<{ client: S3Client; sdk: Sdk }> {
-    this.ready ??= (async () => {
-      const [sdk, { createS3Client }] = await Promise.all([import("@aws-sdk/client-s3"), import("../s3/client.ts")]);
-      const s3opts = { bucket: this.opts.bucket, region: this.opts.region, endpoint: this.opts.endpoint, pathStyle: this.opts.pathStyle };
-      const region = await resolveRegion(s3opts);
-      return { client: createS3Client(s3opts, region), sdk };
-    })();
-    this.ready.catch(() => { this.ready = undefined; }); // a failed set-up is retried later
+  private store(): Promise<BlobStore> {
+    if (!this.ready) {
+      this.ready = import("../backends/open.ts").then((m) => m.openBlobStore(this.opts.blob));
+      this.ready.catch(() => { this.ready = undefined; }); // a failed set-up is retried later
+    }
     return this.ready;
   }
 }

@@ -26,7 +26,7 @@ export const MAX_ZIP_BYTES = 500 << 20;
 export const MUTABLE_TTL_MS = 60_000;
 
 export interface ModProxyOptions {
-  config: Pick<ServeConfig, "cacheDir" | "bucket" | "region" | "endpoint" | "pathStyle" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb">
+  config: Pick<ServeConfig, "cacheDir" | "bucket" | "prefix" | "readOnly" | "modproxyUpstream" | "sumdb">
     & Partial<Pick<ServeConfig, "modproxyTimeoutMs" | "modproxyMaxSizeBytes" | "expiryMs" | "trimIntervalMs">>;
   log: Logger;
   metrics?: Metrics;
@@ -47,7 +47,7 @@ export function createModProxy(opts: ModProxyOptions): ModProxy {
   for (const n of config.sumdb) if (!isSumdbName(n)) throw new Error(`[modproxy] --sumdb: ${JSON.stringify(n)} is not a checksum database host name`);
   const counters = newModCounters();
   opts.metrics?.register("modproxy", () => ({ ...counters }));
-  const bucket = config.bucket ? new ModBucket({ bucket: config.bucket, region: config.region, endpoint: config.endpoint, pathStyle: config.pathStyle, prefix: config.prefix }) : undefined;
+  const bucket = config.bucket ? new ModBucket({ blob: config.bucket, prefix: config.prefix }) : undefined;
   const storage = new ModStorage({ dir: config.cacheDir, bucket, readOnly: config.readOnly, log });
   const maxZip = opts.maxZipBytes ?? MAX_ZIP_BYTES;
   const upstream = new Upstream({ baseUrl: config.modproxyUpstream, maxBytes: maxZip, headerTimeoutMs: config.modproxyTimeoutMs, backoffMs: opts.backoffMs, onAttempt: () => counters.upstreamFetches++ });

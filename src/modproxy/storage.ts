@@ -112,14 +112,14 @@ export class ModStorage {
    * may refuse the downloaded bytes, and an object over `maxBytes` is refused
    * unread: both are a miss, with a warning. Undefined on a miss.
    */
-  async fromBucket(key: string, verify?: (tmp: string) => Promise<string | undefined>, maxBytes = Infinity): Promise<StoredFile | undefined> {
+  async fromBucket(key: string, verify?: (tmp: string) => Promise<string | undefined>, maxBytes?: number): Promise<StoredFile | undefined> {
     const bucket = this.opts.bucket;
     if (!bucket || Date.now() < this.bucketPausedUntil) return undefined;
     const tmp = this.tempPath();
     try {
       const got = await bucket.download(key, tmp, maxBytes);
       if (got === false) return undefined;
-      const bad = got === "too large" ? `larger than ${maxBytes} bytes` : await verify?.(tmp);
+      const bad = typeof got === "string" ? got : await verify?.(tmp);
       if (bad) {
         this.opts.log.warn(`[modproxy] bucket object ${bucket.keyOf(key)} refused: ${bad}`);
         return undefined;

@@ -96,16 +96,19 @@ export function trimModuleCache(opts: ModTrimOptions): ModTrimResult {
   return result;
 }
 
+/** Runs trimModuleCache once, saying what it removed (or why it failed) in the log; never throws. */
+export function trimModuleCacheLogged(opts: Omit<ModTrimOptions, "now"> & { log: Logger }): void {
+  try {
+    const r = trimModuleCache(opts);
+    if (r.removedFiles > 0) opts.log.info(`trim: module proxy: removed ${r.removedFiles} files (${r.removedBytes} bytes); ${r.remainingBytes} bytes remain`);
+  } catch (err) {
+    opts.log.warn(`[modproxy] trim of ${opts.root} failed: ${describeError(err)}`);
+  }
+}
+
 /** Runs trimModuleCache every `everyMs` (timer unref'd); returns a function that stops it. */
 export function scheduleModuleTrim(opts: Omit<ModTrimOptions, "now"> & { everyMs: number; log: Logger }): () => void {
-  const run = () => {
-    try {
-      const r = trimModuleCache(opts);
-      if (r.removedFiles > 0) opts.log.info(`trim: module proxy: removed ${r.removedFiles} files (${r.removedBytes} bytes); ${r.remainingBytes} bytes remain`);
-    } catch (err) {
-      opts.log.warn(`[modproxy] trim of ${opts.root} failed: ${describeError(err)}`);
-    }
-  };
+  const run = () => trimModuleCacheLogged(opts);
   const timer = setInterval(run, opts.everyMs);
   timer.unref();
   return () => clearInterval(timer);

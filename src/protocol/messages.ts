@@ -30,7 +30,7 @@ export interface Response {
   DiskPath?: string;
 }
 
-export { CAPABILITY_LINE } from "./capability.ts";
+export { CAPABILITY_LINE } from "./commands.ts";
 
 const ID_BYTES = 32;
 const ID_CHARS = 44;

@@ -11,6 +11,7 @@
  * - close: answered after every earlier request has been answered.
  */
 import { formatTime, hexToId, idToHex, type Request, type Response } from "../protocol/messages.ts";
+import type { Command } from "../protocol/commands.ts";
 import type { BodySink, RequestHandler } from "../protocol/reader.ts";
 import type { Cache, Entry, PutSink, SessionHandle } from "../store/store.ts";
 import { describeError, type Logger } from "../log.ts";
@@ -50,6 +51,15 @@ export class Session implements RequestHandler {
   private closed = false;
   private readonly handle: SessionHandle | undefined;
   private ended: Promise<void> | undefined;
+  /** One handler per announced command (protocol/commands.ts): the type makes both lists one. */
+  private readonly handlers: Readonly<Record<Command, (req: Request) => void>> = {
+    get: (req) => this.get(req),
+    put: (req) => {
+      const sink = this.openPut(req);
+      if (sink) this.finishPut(req, sink);
+    },
+    close: (req) => this.close(req),
+  };
 
   constructor(private readonly opts: SessionOptions) {
     this.handle = opts.cache.openSession?.();
@@ -73,16 +83,9 @@ export class Session implements RequestHandler {
 
   request(req: Request): void {
     if (this.closed) return this.fail(req.ID, `${req.Command} after close`);
-    switch (req.Command) {
-      case "get": return this.get(req);
-      case "put": {
-        const sink = this.openPut(req);
-        if (sink) this.finishPut(req, sink);
-        return;
-      }
-      case "close": return this.close(req);
-      default: return this.fail(req.ID, `unknown command ${JSON.stringify(req.Command)}`);
-    }
+    const handler = Object.hasOwn(this.handlers, req.Command) ? this.handlers[req.Command as Command] : undefined;
+    if (!handler) return this.fail(req.ID, `unknown command ${JSON.stringify(req.Command)}`);
+    handler(req);
   }
 
   body(req: Request): BodySink {

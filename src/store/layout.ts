@@ -5,6 +5,7 @@
  *   v1/o/<first two hex>/<output id hex>   output bytes, mode 0755 (the go command runs cached binaries)
  *   <final path>.<pid>.<n>.tmp               in-flight writes, beside their final name; renamed into place
  *   v1/trim.txt                            Unix seconds of the last trim
+ *   v1/journal/<writer>.log                uploads not yet in the bucket (remote/journal.ts)
  *
  * Files are only ever replaced by rename, so a reader sees a whole old file or
  * a whole new one, never a partial write.
@@ -14,10 +15,12 @@ import { join } from "node:path";
 export class Layout {
   readonly root: string;
   readonly trimStamp: string;
+  readonly journalDir: string;
 
-  constructor(cacheDir: string) {
+  constructor(readonly cacheDir: string) {
     this.root = join(cacheDir, "v1");
     this.trimStamp = join(this.root, "trim.txt");
+    this.journalDir = join(this.root, "journal");
   }
 
   actionPath(actionId: string): string {

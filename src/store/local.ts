@@ -7,8 +7,8 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
 import type { ActionRecord, Cache, Entry, PutRequest, PutSink } from "./store.ts";
 import { nowNanos } from "../protocol/messages.ts";
@@ -85,6 +85,11 @@ export class LocalStore implements Cache {
       try { utimesSync(path, now, now); } catch { /* a concurrent trim or replace: harmless */ }
     }
     return path;
+  }
+
+  /** True when no action record was ever stored here (a fresh runner: every get will miss). */
+  isEmpty(): boolean {
+    return !existsSync(join(this.layout.root, "a"));
   }
 
   get(actionId: string): Entry | undefined {

@@ -15,6 +15,15 @@ export interface ActionRecord {
   timeNanos: bigint;
 }
 
+/**
+ * An action's record with its action ID: the mapping from an action to its
+ * output, as the upload journal, the bucket's `ax` records and manifests
+ * carry it.
+ */
+export interface Mapping extends ActionRecord {
+  actionId: string;
+}
+
 /** A hit: the record plus an absolute path of a file holding the output. */
 export interface Entry extends ActionRecord {
   diskPath: string;

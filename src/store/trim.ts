@@ -16,6 +16,7 @@ import { lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync
 import { join } from "node:path";
 import { decodeRecord, type Layout } from "./layout.ts";
 import { parseWriter, uniqueTag, writerGone } from "./identity.ts";
+import { describeError, type Logger } from "../log.ts";
 
 export const PROTECT_MS = 2 * 60 * 60 * 1000;
 /** Temporary files older than this belong to a killed writer. */
@@ -140,4 +141,16 @@ function staleTemp(f: FileInfo, now: number): boolean {
 
 function remove(path: string): boolean {
   try { unlinkSync(path); return true; } catch { return false; }
+}
+
+/** Trims when due (trimDue), saying what it removed or why it failed in the log; never throws. True when it ran. */
+export function trimIfDue(opts: Omit<TrimOptions, "now"> & { intervalMs: number; log: Logger }): boolean {
+  if (!trimDue(opts.layout, opts)) return false;
+  try {
+    const r = trimStore(opts);
+    opts.log.info(`trim: removed ${r.removedObjects} objects (${r.removedBytes} bytes) and ${r.removedActions} action records; ${r.remainingBytes} bytes remain`);
+  } catch (err) {
+    opts.log.warn(`trim failed: ${describeError(err)}`);
+  }
+  return true;
 }

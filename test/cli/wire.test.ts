@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { parseArgs } from "citty";
 import { CACHE_FLAGS, buildConfig, toArgsDef } from "../../src/config.ts";
 import { wireCache } from "../../src/cli/wire.ts";
+import type { TieredCache } from "../../src/remote/tiered.ts";
 import { createLogger } from "../../src/log.ts";
 import { Metrics } from "../../src/metrics.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
@@ -18,20 +19,20 @@ const bucketFlags = ["--bucket", "wired", "--region", "us-east-1", "--s3-endpoin
 describe("wireCache", () => {
   test("without a bucket there is no remote tier", async () => {
     const w = await wire(tempDir("wire"), []);
-    expect(w.remote).toBeUndefined();
+    expect(w.cache).toBe(w.local);
     w.afterStart();
   });
 
   test.each([
-    ["an empty cache directory (a fresh runner) starts the S3 worker at once", false, true],
+    ["an empty cache directory (a fresh runner) starts the remote worker at once", false, true],
     ["a cache that holds action records leaves it to the first remote lookup", true, false],
   ])("%s", async (_name, hasActions, startsNow) => {
     const dir = tempDir("wire");
     if (hasActions) mkdirSync(`${dir}/v1/a`, { recursive: true });
     const w = await wire(dir, bucketFlags);
     w.afterStart();
-    expect(w.remote!.running).toBe(startsNow);
+    expect((w.cache as TieredCache).workerRunning).toBe(startsNow);
     await w.cache.close();
-    expect(w.remote!.running).toBe(false);
+    expect((w.cache as TieredCache).workerRunning).toBe(false);
   });
 });

@@ -230,7 +230,7 @@ describe("S3 remote tier", () => {
     expectOk(r);
     const warnings = r.stderr.split("\n").filter((l) => l.includes("treating remote reads as misses"));
     expect(warnings.length).toBe(1);
-    expect(warnings[0]).toMatch(/\[s3\] read action [0-9a-f]{64}/);
+    expect(warnings[0]).toMatch(/\[remote\] read action [0-9a-f]{64}/);
     expect(parseMetrics(r.stderr).cache_errors).toBe(0); // misses, never Err
   });
 });

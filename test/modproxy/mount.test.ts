@@ -16,7 +16,7 @@ const lines: string[] = [];
 
 beforeAll(async () => {
   fake = await startFakeProxy(fakeModules(), { "sum.example": { latest: treeNote("sum.example"), "lookup/example.com/hello@v1.0.0": lookupAnswer("sum.example", "example.com/hello", "v1.0.0") } });
-  const config = { cacheDir: tempDir("mount"), bucket: undefined, region: undefined, endpoint: undefined, pathStyle: false, prefix: "", readOnly: false, modproxyUpstream: fake.url, sumdb: ["sum.example"] };
+  const config = { cacheDir: tempDir("mount"), bucket: undefined, prefix: "", readOnly: false, modproxyUpstream: fake.url, sumdb: ["sum.example"] };
   proxy = createModProxy({ config, log: createLogger({ verbose: false, debug: true, write: (l) => void lines.push(l) }), backoffMs: 5 });
   server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => proxy.handle(req, new URL(req.url)) });
   base = `http://127.0.0.1:${server.port}/mod`;

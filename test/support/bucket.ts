@@ -38,3 +38,22 @@ export async function writeKey(server: S3Server, bucket: string, key: string, bo
 let n = 0;
 /** A fresh bucket name for one test. */
 export const bucketName = (label: string) => `${label}-${process.pid}-${++n}`.toLowerCase();
+
+/** The blob contract's harness (test/blob/contract.ts) for S3: a versitygw server with a fresh bucket. */
+export async function s3Harness(): Promise<import("../blob/contract.ts").BlobHarness> {
+  const { startS3Server } = await import("./s3server.ts");
+  const { openBlobStore } = await import("../../src/backends/open.ts");
+  const server = await startS3Server();
+  const bucket = bucketName("contract");
+  await server.createBucket(bucket);
+  const env = (secret = server.secretAccessKey) => ({ AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: secret });
+  const open = (name: string, o: { listPageSize?: number; secret?: string } = {}) =>
+    openBlobStore({ backend: "s3", bucket: name, endpoint: server.endpoint, pathStyle: true, region: "us-east-1" }, { env: env(o.secret), listPageSize: o.listPageSize, timeoutMs: 30_000 });
+  return {
+    open: (o) => open(bucket, o),
+    openMissingBucket: () => open("no-such-bucket-here"),
+    openWrongCredentials: () => open(bucket, { secret: "wrong-secret" }),
+    tamper: (key, bytes) => writeKey(server, bucket, key, bytes),
+    stop: () => server.destroy(),
+  };
+}

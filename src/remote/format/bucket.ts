@@ -1,0 +1,153 @@
+/**
+ * The build cache in a bucket: its records, outputs, manifests and packs
+ * (layout.ts), over the blob port, on any backend. Keys follow
+ * tailscale/go-cache-plugin so both tools can share one bucket:
+ *
+ *   [<prefix>/]action/<first two hex>/<action id hex>   "<output id hex> <unix nanoseconds>"
+ *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
+ *
+ * A miss is undefined; any other failure throws with the subsystem, the key
+ * and the store's error as cause. Reads that fail for a reason that may pass
+ * (kind "unavailable") are tried again a few times; nothing is retried here
+ * for a write (the worker retries uploads with backoff).
+ */
+import { BlobError, LocalWriteError, type BlobStore } from "../../blob/port.ts";
+import {
+  AX_READ_MAX, MANIFEST_READ_MAX, OBJECT_READ_MAX, PACK_READ_MAX, POINTER_READ_MAX, RECORD_READ_MAX,
+  actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
+  manifestIndexKey, manifestKey, outputKey, packKey, type PackPart, type RemoteRecord,
+} from "./layout.ts";
+import type { Mapping } from "../../store/store.ts";
+
+export * from "./layout.ts";
+
+/** Attempts per read, counting the first (requests are not retried below this). */
+const READ_ATTEMPTS = 3;
+
+export interface CacheBucketOptions {
+  blobs: BlobStore;
+  prefix: string;
+}
+
+/** What may be read for one output: its recorded size (the bucket's claim, so capped too), else the cap. */
+const objectBound = (size: number) => (size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX);
+
+export class CacheBucket {
+  constructor(private readonly opts: CacheBucketOptions) {}
+
+  async getAction(actionId: string): Promise<RemoteRecord | undefined> {
+    const text = await this.read(actionKey(this.opts.prefix, actionId), `read action ${actionId}`, RECORD_READ_MAX);
+    if (text === undefined) return undefined;
+    const record = decodeRemoteRecord(new TextDecoder().decode(text));
+    if (!record) throw new Error(`[remote] read action ${actionId}: malformed record`);
+    return record;
+  }
+
+  /** An object (unverified); `size`, when known (>= 0), bounds what is read. */
+  getObject(outputId: string, size = -1): Promise<Uint8Array | undefined> {
+    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, objectBound(size));
+  }
+
+  /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
+  getObjectToFile(outputId: string, path: string, size = -1): Promise<number | undefined> {
+    return this.retrying(`read output ${outputId}`, () => this.opts.blobs.readToFile(outputKey(this.opts.prefix, outputId), path, objectBound(size)));
+  }
+
+  async putAction(actionId: string, record: RemoteRecord): Promise<void> {
+    await this.write(actionKey(this.opts.prefix, actionId), new TextEncoder().encode(encodeRemoteRecord(record)), `write action ${actionId}`);
+  }
+
+  /**
+   * Writes an object unless the bucket has it already; says which. With
+   * `replace` it is written whatever is there (the copy there was found
+   * corrupt: a conditional write would keep it for good).
+   */
+  async putObject(outputId: string, bytes: Uint8Array | Blob, opts: { replace?: boolean } = {}): Promise<"written" | "exists"> {
+    const what = `write output ${outputId}`;
+    try {
+      return await this.opts.blobs.write(outputKey(this.opts.prefix, outputId), bytes, { ifAbsent: !opts.replace });
+    } catch (err) {
+      throw new Error(`[remote] ${what}`, { cause: err });
+    }
+  }
+
+  async getAx(actionId: string): Promise<ReturnType<typeof decodeAx>> {
+    const bytes = await this.read(axKey(this.opts.prefix, actionId), `read ax ${actionId}`, AX_READ_MAX);
+    return bytes && decodeAx(bytes);
+  }
+
+  async putAx(entry: Mapping, inline: Uint8Array | undefined): Promise<void> {
+    await this.write(axKey(this.opts.prefix, entry.actionId), encodeAx(entry, inline), `write ax ${entry.actionId}`);
+  }
+
+  /** The key of the manifest indexed under this action, if any. */
+  async getManifestPointer(actionId: string): Promise<string | undefined> {
+    const bytes = await this.read(manifestIndexKey(this.opts.prefix, actionId), `read manifest index ${actionId}`, POINTER_READ_MAX);
+    return bytes && new TextDecoder().decode(bytes).trim();
+  }
+
+  async getManifest(key: string): Promise<Mapping[] | undefined> {
+    const base = manifestKey(this.opts.prefix, "");
+    // A pointer read from the bucket names exactly one of our manifests: nothing else (no "..", no other kind of key).
+    if (!key.startsWith(base) || !/^[0-9a-f]{64}$/.test(key.slice(base.length))) throw new Error(`[remote] manifest key ${JSON.stringify(key.slice(0, 200))} is not a manifest of ${base}`);
+    const bytes = await this.read(key, `read manifest ${key}`, MANIFEST_READ_MAX);
+    if (!bytes) return undefined;
+    const entries = decodeManifest(bytes);
+    if (!entries) throw new Error(`[remote] read manifest ${key}: malformed, or over its bounds`);
+    return entries;
+  }
+
+  /** The small outputs packed with the manifest at `key` (unverified), if it has a pack. */
+  async getPack(key: string): Promise<Map<string, Uint8Array> | undefined> {
+    const hash = key.slice(manifestKey(this.opts.prefix, "").length);
+    const bytes = await this.read(packKey(this.opts.prefix, hash), `read pack ${hash}`, PACK_READ_MAX);
+    if (!bytes) return undefined;
+    const parts = decodePack(bytes);
+    if (!parts) throw new Error(`[remote] read pack ${hash}: malformed`);
+    return parts;
+  }
+
+  /**
+   * Writes a manifest (after its pack, when there are small outputs to pack)
+   * and points the index of each of `firstGets` at it; returns its key.
+   */
+  async putManifest(entries: Mapping[], firstGets: string[], pack: PackPart[] = []): Promise<string> {
+    const body = encodeManifest(entries);
+    const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const k = manifestKey(this.opts.prefix, hash);
+    if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack), `write pack ${hash}`);
+    await this.write(k, body, `write manifest ${k}`);
+    const pointer = new TextEncoder().encode(k);
+    await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)));
+    return k;
+  }
+
+  private read(key: string, what: string, maxBytes: number): Promise<Uint8Array | undefined> {
+    return this.retrying(what, () => this.opts.blobs.read(key, maxBytes));
+  }
+
+  /**
+   * Runs a read; one that fails for a reason that may pass (a server error,
+   * a refused connection, a body that breaks off) is tried again a few times
+   * with a short backoff. A missing key is undefined (the store says so).
+   */
+  private async retrying<T>(what: string, op: () => Promise<T | undefined>): Promise<T | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        if (err instanceof LocalWriteError) throw err; // the local disk: asking again does not help
+        if (attempt >= READ_ATTEMPTS || !(err instanceof BlobError) || err.kind !== "unavailable") throw new Error(`[remote] ${what}`, { cause: err });
+        await Bun.sleep(50 * attempt);
+      }
+    }
+  }
+
+  private async write(key: string, body: Uint8Array | Blob, what: string): Promise<void> {
+    try {
+      await this.opts.blobs.write(key, body);
+    } catch (err) {
+      throw new Error(`[remote] ${what}`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Key layout and record formats of the bucket (see README "Bucket layout").
+ * The tailscale/go-cache-plugin compatible part:
+ *
+ *   [<prefix>/]action/<first two hex>/<action id hex>   "<output id hex> <unix nanoseconds>"
+ *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
+ */
+import type { Mapping } from "../../store/store.ts";
+
+export interface RemoteRecord {
+  outputId: string;
+  timeNanos: bigint;
+}
+
+export function actionKey(prefix: string, actionId: string): string {
+  return `${prefix ? `${prefix}/` : ""}action/${actionId.slice(0, 2)}/${actionId}`;
+}
+
+export function outputKey(prefix: string, outputId: string): string {
+  return `${prefix ? `${prefix}/` : ""}output/${outputId.slice(0, 2)}/${outputId}`;
+}
+
+export function encodeRemoteRecord(r: RemoteRecord): string {
+  return `${r.outputId} ${r.timeNanos}`;
+}
+
+export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
+  const m = /^\s*([0-9a-f]{64})\s+(\d{1,20})\s*$/.exec(text);
+  return m ? { outputId: m[1]!, timeNanos: BigInt(m[2]!) } : undefined;
+}
+
+/**
+ * Our own additions, under key prefixes tailscale/go-cache-plugin never uses
+ * (its records above are still written, so it keeps working on our bucket):
+ *
+ *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>\n" followed, when
+ *                                           size <= INLINE_MAX, by the output bytes: one GET
+ *                                           answers both the action and its output
+ *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
+ *                                           lines: every entry one session used
+ *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
+ *                                           asked for this action among its first gets
+ *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
+ *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
+ *                                           "<output id> <size>\n", then the n outputs back to
+ *                                           back; one GET instead of hundreds (written first)
+ */
+export const INLINE_MAX = 128 * 1024;
+
+/**
+ * Bounds on what is read from the bucket, per kind of object (a hostile or
+ * broken bucket must not exhaust memory): records are under 100 bytes, an
+ * `ax` record is a line plus at most INLINE_MAX, a manifest of a large
+ * build is a few MB, a pack is PACK_MAX plus its header.
+ */
+export const RECORD_READ_MAX = 1024;
+export const POINTER_READ_MAX = 1024;
+export const AX_READ_MAX = INLINE_MAX + 256;
+export const MANIFEST_READ_MAX = 16 << 20;
+/** Decompressed manifest text, and entries per manifest. */
+export const MANIFEST_TEXT_MAX = 64 << 20;
+export const MANIFEST_ENTRIES_MAX = 250_000;
+/** Any one output (go's largest are linked test binaries, well under this); also bounds a size the bucket claims. */
+export const OBJECT_READ_MAX = 4 * 2 ** 30;
+
+
+const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
+export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
+export const manifestIndexKey = (prefix: string, actionId: string) => key(prefix, "manifest-index", actionId);
+export const manifestKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}manifest/${hash}`;
+export const packKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}pack/${hash}`;
+
+/** Outputs up to this size go into a manifest's pack (most outputs of a build are this small). */
+export const PACK_ENTRY_MAX = 64 * 1024;
+/** Bound on one pack's total size. */
+export const PACK_MAX = 32 << 20;
+const PACK_MAGIC = "gcp-pack 1";
+/** Entries in one pack, and the bytes read for one (outputs plus header lines). */
+export const PACK_ENTRIES_MAX = 100_000;
+export const PACK_READ_MAX = PACK_MAX + PACK_ENTRIES_MAX * 100;
+
+export interface PackPart { outputId: string; bytes: Uint8Array }
+
+export function encodePack(parts: PackPart[]): Uint8Array {
+  const head = new TextEncoder().encode(`${PACK_MAGIC} ${parts.length}\n${parts.map((p) => `${p.outputId} ${p.bytes.length}\n`).join("")}`);
+  let size = head.length;
+  for (const p of parts) size += p.bytes.length;
+  const out = new Uint8Array(size);
+  out.set(head);
+  let at = head.length;
+  for (const p of parts) {
+    out.set(p.bytes, at);
+    at += p.bytes.length;
+  }
+  return out;
+}
+
+/** Output ID -> bytes (views into `bytes`, unverified). Undefined when malformed. */
+export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefined {
+  const ascii = new TextDecoder("latin1");
+  const firstNl = bytes.indexOf(10);
+  const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(ascii.decode(bytes.subarray(0, firstNl))) : null;
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  if (n > PACK_ENTRIES_MAX) return undefined;
+  const lines: Array<[string, number]> = [];
+  let at = firstNl + 1;
+  for (let i = 0; i < n; i++) {
+    const nl = bytes.indexOf(10, at);
+    const e = nl > at ? /^([0-9a-f]{64}) (\d{1,9})$/.exec(ascii.decode(bytes.subarray(at, nl))) : null;
+    if (!e) return undefined;
+    lines.push([e[1]!, Number(e[2])]);
+    at = nl + 1;
+  }
+  const out = new Map<string, Uint8Array>();
+  for (const [outputId, size] of lines) {
+    if (at + size > bytes.length) return undefined;
+    out.set(outputId, bytes.subarray(at, at + size));
+    at += size;
+  }
+  return at === bytes.length ? out : undefined;
+}
+
+export function encodeAx(r: Mapping, inline: Uint8Array | undefined): Uint8Array {
+  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}\n`);
+  if (!inline) return head;
+  const out = new Uint8Array(head.length + inline.length);
+  out.set(head);
+  out.set(inline, head.length);
+  return out;
+}
+
+/** The record and, when the bytes are inline, the output. Undefined when malformed. */
+export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; inline?: Uint8Array } | undefined {
+  const nl = bytes.indexOf(10);
+  if (nl < 0 || nl > 200) return undefined;
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  if (!m) return undefined;
+  const size = Number(m[3]);
+  const rest = bytes.subarray(nl + 1);
+  return { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, inline: rest.length === size && size > 0 ? rest : size === 0 ? rest : undefined };
+}
+
+export function encodeManifest(entries: Mapping[]): Uint8Array {
+  return Bun.gzipSync(new TextEncoder().encode(entries.map((e) => `${e.actionId} ${e.outputId} ${e.size} ${e.timeNanos}\n`).join("")));
+}
+
+/** The entries; undefined when it is not gzip, inflates beyond MANIFEST_TEXT_MAX (a bomb) or lists more than MANIFEST_ENTRIES_MAX. */
+export function decodeManifest(bytes: Uint8Array): Mapping[] | undefined {
+  let raw: Uint8Array;
+  try {
+    // node:zlib (for its output bound) is loaded here, in the worker, never on the protocol loop's start-up path.
+    const { gunzipSync } = require("node:zlib") as typeof import("node:zlib");
+    raw = gunzipSync(bytes, { maxOutputLength: MANIFEST_TEXT_MAX });
+  } catch {
+    return undefined;
+  }
+  const text = new TextDecoder().decode(raw);
+  const out: Mapping[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})$/.exec(line);
+    if (!m) continue;
+    if (out.length >= MANIFEST_ENTRIES_MAX) return undefined;
+    out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * The remote tier as one Cache: the local store in front, the bucket behind
+ * it, the upload journal in the cache directory. Loaded only with a bucket
+ * (a local-only go command never parses the remote tier's modules).
+ */
+import type { BlobSpec } from "../blob/spec.ts";
+import type { Logger } from "../log.ts";
+import type { LocalStore } from "../store/local.ts";
+import { Journal } from "./journal.ts";
+import { TieredCache } from "./tiered.ts";
+import { WorkerHandle } from "./worker/handle.ts";
+
+/** Remote requests in flight for one session's manifest prefetch. */
+const PREFETCH_CONCURRENCY = 32;
+
+export interface RemoteTierOptions {
+  local: LocalStore;
+  blob: BlobSpec;
+  prefix: string;
+  /** Nothing is written to the bucket (no journal either). */
+  readOnly: boolean;
+  /** Fault-ins in flight at once, and uploads. */
+  concurrency: number;
+  uploadConcurrency: number;
+  /** Outputs smaller than this are not uploaded. */
+  minUploadSize: number;
+  /** How long a session's end and close wait for uploads. */
+  uploadTimeoutMs: number;
+  /** --fsync: the journal and installed files are synced. */
+  fsync: boolean;
+  log: Logger;
+}
+
+export function openRemoteTier(o: RemoteTierOptions): TieredCache {
+  const workerConfig = {
+    blob: o.blob,
+    prefix: o.prefix,
+    cacheDir: o.local.layout.cacheDir,
+    concurrency: o.concurrency,
+    uploadConcurrency: o.uploadConcurrency,
+    prefetchConcurrency: PREFETCH_CONCURRENCY,
+    readOnly: o.readOnly,
+    fsync: o.fsync,
+  };
+  return new TieredCache({
+    local: o.local,
+    worker: (events) => new WorkerHandle(workerConfig, events),
+    journal: o.readOnly ? undefined : new Journal(o.local.layout.journalDir, { fsync: o.fsync }),
+    minUploadSize: o.minUploadSize,
+    uploadTimeoutMs: o.uploadTimeoutMs,
+    log: o.log,
+  });
+}

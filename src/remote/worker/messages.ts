@@ -1,0 +1,57 @@
+/** Messages between the protocol loop (main thread) and the remote worker. */
+import type { BlobSpec } from "../../blob/spec.ts";
+import type { InstallOutcome } from "../../store/install.ts";
+import type { ActionRecord, Mapping } from "../../store/store.ts";
+
+export interface WorkerConfig {
+  /** The bucket, on its backend. */
+  blob: BlobSpec;
+  prefix: string;
+  cacheDir: string;
+  concurrency: number;
+  uploadConcurrency: number;
+  /** Remote requests in flight for one session's prefetch. */
+  prefetchConcurrency: number;
+  readOnly: boolean;
+  /** --fsync: installed files are synced before they are renamed into place. */
+  fsync: boolean;
+}
+
+export type UploadOutcome = "written" | "exists" | "gone" | "corrupt";
+
+export interface FailureInfo { kind: string; message: string }
+
+export type ToWorker =
+  | { t: "init"; config: WorkerConfig }
+  /** `session` identifies the go command's session (direct: 1; serve: one per connection). */
+  | { t: "fetch"; id: number; session: number; actionId: string }
+  | { t: "upload"; job: Mapping }
+  /** The session ended: stop its prefetch; write its manifest when given. */
+  | { t: "sessionEnd"; session: number; manifest?: SessionManifest };
+
+/** What a completed session leaves for the next build: its entries, filed under its first gets. */
+export interface SessionManifest { entries: Mapping[]; firstGets: string[] }
+
+/** A manifest entry with its output's bytes as the pack holds them (not yet verified). */
+export interface PackedEntry { entry: Mapping; bytes: Uint8Array }
+
+/** An install's outcome (a digest mismatch names the output whose bucket copy failed its check), or a remote miss or failure. */
+export type FetchOutcome =
+  | Exclude<InstallOutcome, { hit: ActionRecord }>
+  | { hit: ActionRecord; bytes: number; prefetched?: boolean }
+  | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string; outputId?: string }
+  | { error: FailureInfo };
+
+export type FromWorker =
+  | { t: "fetched"; id: number; outcome: FetchOutcome }
+  /** corrupt: the local object failed its check and was removed, not uploaded. */
+  | { t: "uploaded"; actionId: string; outcome: UploadOutcome; bytes: number }
+  | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
+  | { t: "manifestFound"; session: number; key: string; entries: number }
+  | { t: "prefetched"; session: number; actionId: string; bytes: number; record: ActionRecord }
+  /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
+  | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
+  | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
+  /** Something the user should hear about once (per kind), that changes no outcome. */
+  | { t: "warn"; kind: string; message: string }
+  | { t: "fatal"; error: FailureInfo };

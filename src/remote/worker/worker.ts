@@ -1,0 +1,158 @@
+/**
+ * The remote worker: every bucket request runs here, off the protocol loop,
+ * and the backend (with any SDK it needs) is loaded only here, after the
+ * capability message.
+ *
+ * fetch: see fetch.ts (verified; the object is installed here, its record
+ * goes back to the main thread, which holds it until the session ends).
+ * upload: output first (skipped when the bucket has it), then the
+ * tailscale-compatible action record, then our `ax` record (with the output
+ * inline when small); failures are retried with backoff until the main
+ * thread ends the worker. Sessions: see prefetch.ts; at a session's end its
+ * manifest is written.
+ */
+declare var self: Worker;
+
+import { failureLabel } from "../../blob/port.ts";
+import { openBlobStore } from "../../backends/open.ts";
+import { Limiter } from "./limit.ts";
+import { fetchEntry } from "./fetch.ts";
+import { SessionPrefetch } from "./prefetch.ts";
+import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
+import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, CacheBucket, type PackPart } from "../format/bucket.ts";
+import { LocalStore } from "../../store/local.ts";
+import type { Mapping } from "../../store/store.ts";
+import { describeError } from "../../log.ts";
+
+let config: WorkerConfig;
+let bucket: Promise<CacheBucket> | undefined;
+let local: LocalStore;
+let fetches: Limiter;
+let uploads: Limiter;
+const sessions = new Map<number, SessionPrefetch>();
+
+const post = (msg: FromWorker) => self.postMessage(msg);
+const failure = (err: unknown): FailureInfo => ({ kind: failureLabel(err), message: describeError(err) });
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const msg = event.data;
+  switch (msg.t) {
+    case "init": return init(msg.config);
+    case "fetch": return void fetchFor(msg.session, msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
+    case "upload": return void uploadWithRetry(msg.job, 0);
+    case "sessionEnd": return void endSession(msg.session, msg.manifest);
+  }
+};
+
+function init(c: WorkerConfig): void {
+  config = c;
+  local = new LocalStore({ dir: c.cacheDir, fsync: c.fsync });
+  fetches = new Limiter(c.concurrency);
+  uploads = new Limiter(c.uploadConcurrency);
+  bucket = openBlobStore(c.blob).then((blobs) => new CacheBucket({ blobs, prefix: c.prefix }));
+  bucket.catch((err) => post({ t: "fatal", error: failure(err) }));
+}
+
+async function sessionFor(id: number): Promise<SessionPrefetch> {
+  const store = await bucket!;
+  // Looked up after the await: two fetches may both be first for a session.
+  let s = sessions.get(id);
+  if (!s) {
+    s = new SessionPrefetch({ session: id, bucket: store, local, concurrency: config.prefetchConcurrency, post });
+    sessions.set(id, s);
+  }
+  return s;
+}
+
+async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutcome> {
+  try {
+    const store = await bucket!;
+    const session = await sessionFor(sessionId);
+    const pending = session.demand(actionId);
+    if (pending) {
+      const outcome = await pending;
+      if ("hit" in outcome) return { ...outcome, prefetched: true };
+    }
+    session.probe(actionId);
+    const outcome = await fetches.run(() => fetchEntry(store, local, actionId));
+    noteCorrupt(outcome);
+    return outcome;
+  } catch (err) {
+    return { error: failure(err) };
+  }
+}
+
+/**
+ * Outputs whose bucket copy failed its digest: the next upload of each
+ * replaces it unconditionally (a conditional write would keep it for good).
+ * Bounded: a bucket full of bad copies cannot grow it without end.
+ */
+const corruptInBucket = new Set<string>();
+function noteCorrupt(outcome: FetchOutcome): void {
+  if (!("miss" in outcome) || outcome.miss !== "digest-mismatch" || !outcome.outputId) return;
+  if (corruptInBucket.size < 100_000) corruptInBucket.add(outcome.outputId);
+}
+
+async function endSession(id: number, manifest: SessionManifest | undefined): Promise<void> {
+  const session = sessions.get(id);
+  sessions.delete(id);
+  session?.stop();
+  if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
+  try {
+    const store = await bucket!;
+    // The manifest this session came from still describes it exactly: nothing to write.
+    if (session?.manifestKey && session.describes(manifest.entries)) return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
+    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries));
+    post({ t: "sessionDone", session: id, manifestKey: key });
+  } catch (err) {
+    post({ t: "sessionDone", session: id, error: failure(err) });
+  }
+}
+
+/** The small outputs of a manifest's entries that are in the local store, each once, within PACK_MAX. */
+function packParts(entries: Mapping[]): PackPart[] {
+  const parts: PackPart[] = [];
+  const seen = new Set<string>();
+  let total = 0;
+  for (const e of entries) {
+    if (e.size > PACK_ENTRY_MAX || seen.has(e.outputId) || total + e.size > PACK_MAX) continue;
+    seen.add(e.outputId);
+    // Read anyway, so checked: a damaged object goes into no pack (and is removed, to be fetched or rebuilt);
+    // one trimmed meanwhile is fetched by prefetch on its own.
+    const bytes = local.verifiedObject(e.outputId);
+    if (typeof bytes === "string" || bytes.length !== e.size) continue;
+    parts.push({ outputId: e.outputId, bytes });
+    total += bytes.length;
+  }
+  return parts;
+}
+
+/**
+ * Uploads one journaled entry, verified first: the local object must have
+ * the job's size and SHA-256 (the journal may be old or tampered with, the
+ * file damaged); one that does not is removed and reported, never uploaded.
+ * The hash reads a memory mapping (no copy in memory); a large output is
+ * then streamed from its file rather than held in memory.
+ */
+async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
+  try {
+    const store = await bucket!;
+    await uploads.run(async () => {
+      const path = local.layout.objectPath(job.outputId);
+      const body = local.verifiedObject(job.outputId);
+      if (body === "missing") return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
+      // A damaged file has been removed; a wrong size in the journal just skips the upload.
+      if (body === "bad" || body.length !== job.size) return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
+      const replace = corruptInBucket.delete(job.outputId);
+      // Large outputs go up streamed from the file (renamed into place whole, never rewritten), small ones from the bytes in hand.
+      const outcome = await store.putObject(job.outputId, body.length > INLINE_MAX ? Bun.file(path) : body, { replace });
+      await store.putAction(job.actionId, { outputId: job.outputId, timeNanos: job.timeNanos });
+      await store.putAx({ ...job, size: body.length }, body.length <= INLINE_MAX ? body : undefined);
+      post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0 });
+    });
+  } catch (err) {
+    const retryInMs = Math.min(30_000, 500 * 2 ** attempt);
+    post({ t: "uploadFailed", actionId: job.actionId, error: failure(err), retryInMs });
+    setTimeout(() => void uploadWithRetry(job, attempt + 1), retryInMs);
+  }
+}

@@ -1,0 +1,129 @@
+/** CacheBucket (the cache's layout over the blob port) against a real S3-compatible server. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { CacheBucket, actionKey, decodePack, decodeRemoteRecord, encodePack, outputKey } from "../../../src/remote/format/bucket.ts";
+import { BlobError } from "../../../src/blob/port.ts";
+import { openBlobStore } from "../../../src/backends/open.ts";
+import { startS3Server, type S3Server } from "../../support/s3server.ts";
+import { bucketName, listKeys } from "../../support/bucket.ts";
+
+let s3: S3Server;
+beforeAll(async () => { s3 = await startS3Server(); });
+afterAll(async () => { await s3?.destroy(); });
+const hex = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
+
+async function store(prefix = "") {
+  const bucket = bucketName("remote");
+  await s3.createBucket(bucket);
+  return { bucket, remote: new CacheBucket({ blobs: await blobs(bucket, s3.endpoint), prefix }) };
+}
+
+const blobs = (bucket: string, endpoint: string) =>
+  openBlobStore({ backend: "s3", bucket, endpoint, pathStyle: true, region: "us-east-1" }, { env: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey }, timeoutMs: 5_000 });
+
+describe("CacheBucket", () => {
+  test.each([["", "action/ab/"], ["p/q", "p/q/action/ab/"]])("keys with prefix %p", (prefix, start) => {
+    expect(actionKey(prefix, "ab".padEnd(64, "0"))).toBe(`${start}${"ab".padEnd(64, "0")}`);
+    expect(outputKey(prefix, "cd".padEnd(64, "1"))).toBe(`${start.replace("action", "output").replace("ab", "cd")}${"cd".padEnd(64, "1")}`);
+  });
+
+  test("misses are undefined, not errors", async () => {
+    const { remote } = await store();
+    expect(await remote.getAction(hex("none"))).toBeUndefined();
+    expect(await remote.getObject(hex("none"))).toBeUndefined();
+  });
+
+  test("action and object round-trip; a second object write is skipped", async () => {
+    const { remote, bucket } = await store("pre");
+    const body = new TextEncoder().encode("bytes of an output");
+    expect(await remote.putObject(hex(body), body)).toBe("written");
+    expect(await remote.putObject(hex(body), body)).toBe("exists");
+    await remote.putAction(hex("act"), { outputId: hex(body), timeNanos: 1234567890123456789n });
+    expect(await remote.getAction(hex("act"))).toEqual({ outputId: hex(body), timeNanos: 1234567890123456789n });
+    expect(Buffer.from((await remote.getObject(hex(body)))!).toString()).toBe("bytes of an output");
+    expect(await listKeys(s3, bucket)).toEqual([actionKey("pre", hex("act")), outputKey("pre", hex(body))].sort());
+  });
+
+  test("an unreachable server is an error naming the subsystem and key, with the cause", async () => {
+    const remote = new CacheBucket({ blobs: await blobs("b", "http://127.0.0.1:9"), prefix: "" });
+    const err = await remote.getAction(hex("x")).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toBe(`[remote] read action ${hex("x")}`);
+    expect(err.cause).toBeInstanceOf(BlobError);
+    expect(err.cause.kind).toBe("unavailable");
+  });
+
+  test("records parse the tailscale format, with or without a newline", () => {
+    expect(decodeRemoteRecord(`${"a".repeat(64)} 17`)).toEqual({ outputId: "a".repeat(64), timeNanos: 17n });
+    expect(decodeRemoteRecord(`${"a".repeat(64)} 17\n`)).toEqual({ outputId: "a".repeat(64), timeNanos: 17n });
+    expect(decodeRemoteRecord("nonsense")).toBeUndefined();
+  });
+});
+
+describe("ax records and manifests", () => {
+  const { encodeAx, decodeAx, encodeManifest, decodeManifest, INLINE_MAX } = require("../../../src/remote/format/bucket.ts") as typeof import("../../../src/remote/format/bucket.ts");
+  const entry = (n: number, size: number) => ({ actionId: hex(`a${n}`), outputId: hex(`o${n}`), size, timeNanos: 1_700_000_000_000_000_000n + BigInt(n) });
+
+  test.each([["an inline output", 5, true], ["an empty output", 0, true], ["a large output (record only)", INLINE_MAX + 1, false]])("ax round-trips %s", (_n, size, inline) => {
+    const body = new Uint8Array(size).fill(9);
+    const e = { ...entry(1, size) };
+    const decoded = decodeAx(encodeAx(e, inline ? body : undefined))!;
+    expect(decoded.outputId).toBe(e.outputId);
+    expect(decoded.size).toBe(size);
+    expect(decoded.timeNanos).toBe(e.timeNanos);
+    expect(decoded.inline === undefined).toBe(!inline);
+  });
+
+  test("a truncated inline body is not taken as the output", () => {
+    const bytes = encodeAx(entry(2, 100), new Uint8Array(100));
+    expect(decodeAx(bytes.subarray(0, bytes.length - 1))!.inline).toBeUndefined();
+    expect(decodeAx(new TextEncoder().encode("junk\n"))).toBeUndefined();
+  });
+
+  test("manifests round-trip and skip malformed lines", () => {
+    const entries = [entry(1, 10), entry(2, 20)];
+    expect(decodeManifest(encodeManifest(entries))).toEqual(entries);
+    expect(decodeManifest(Bun.gzipSync(new TextEncoder().encode("bad line\n")))).toEqual([]);
+  });
+
+  test.each([
+    ["another kind of key", "pfx/output/aa/bb"],
+    ["a path out of the manifest prefix", `pfx/manifest/../ax/aa/${"a".repeat(64)}`],
+    ["a name that is not a digest", "pfx/manifest/latest"],
+    ["another prefix's manifest", `other/manifest/${"a".repeat(64)}`],
+  ])("getManifest refuses %s", async (_name, key) => {
+    const { remote } = await store("pfx");
+    expect(remote.getManifest(key)).rejects.toThrow(/is not a manifest of/);
+  });
+});
+
+describe("manifest packs", () => {
+  const part = (n: number, size: number) => ({ outputId: n.toString(16).padStart(64, "0"), bytes: new Uint8Array(size).fill(n) });
+
+  test("a pack round-trips, empty outputs included", () => {
+    const parts = [part(1, 10), part(2, 0), part(3, 300)];
+    const decoded = decodePack(encodePack(parts))!;
+    expect([...decoded.keys()]).toEqual(parts.map((p) => p.outputId));
+    for (const p of parts) expect(decoded.get(p.outputId)).toEqual(p.bytes);
+  });
+
+  test.each([
+    ["truncated bytes", (b: Uint8Array) => b.subarray(0, b.length - 1)],
+    ["trailing bytes", (b: Uint8Array) => new Uint8Array([...b, 0])],
+    ["a wrong magic line", (b: Uint8Array) => new Uint8Array([...new TextEncoder().encode("gcp-pack 9 1\n"), ...b.subarray(b.indexOf(10) + 1)])],
+    ["nothing", () => new Uint8Array(0)],
+  ])("a malformed pack (%s) is refused", (_name, spoil) => {
+    expect(decodePack(spoil(encodePack([part(1, 10), part(2, 20)])))).toBeUndefined();
+  });
+
+  test("putManifest writes the pack before the manifest; getPack reads it back; no pack is undefined", async () => {
+    const { remote, bucket } = await store("pk");
+    const entries = [{ actionId: hex("a1"), outputId: part(1, 5).outputId, size: 5, timeNanos: 1n }];
+    const withPack = await remote.putManifest(entries, [hex("a1")], [part(1, 5)]);
+    expect((await remote.getPack(withPack))!.get(part(1, 5).outputId)).toEqual(part(1, 5).bytes);
+    const keys = await listKeys(s3, bucket);
+    expect(keys.filter((k) => k.startsWith("pk/pack/"))).toEqual([`pk/pack/${withPack.slice("pk/manifest/".length)}`]);
+    const noPack = await remote.putManifest([{ ...entries[0]!, timeNanos: 2n }], [hex("a1")]);
+    expect(await remote.getPack(noPack)).toBeUndefined();
+  });
+});
