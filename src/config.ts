@@ -48,7 +48,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   c: { kind: "string", env: "GOCACHE_CONCURRENCY", alias: "concurrency", hint: "N", help: "Maximum concurrent remote reads (default 2 x CPUs)" },
   u: { kind: "string", env: "GOCACHE_S3_CONCURRENCY", alias: "upload-concurrency", hint: "N", help: "Maximum concurrent uploads (default 8)" },
   "upload-timeout": { kind: "string", env: "GOCACHE_UPLOAD_TIMEOUT", hint: "DURATION", help: "How long exit waits for pending uploads (default 5m); the rest stays journaled" },
-  "read-only": { kind: "boolean", env: "GOCACHE_READ_ONLY", help: "Never write to S3 (for untrusted builds)" },
+  "read-only": { kind: "boolean", env: "GOCACHE_READ_ONLY", help: "Never write to the bucket (for untrusted builds)" },
   metrics: { kind: "boolean", env: "GOCACHE_METRICS", help: "Print a metrics summary line to stderr at exit" },
   expiry: { kind: "string", env: "GOCACHE_EXPIRY", hint: "DURATION", help: "Remove local entries (and, in serve, module proxy files) unused for this long (e.g. 72h; default: never)" },
   "max-size": { kind: "string", env: "GOCACHE_MAX_SIZE", hint: "BYTES", help: "Trim the local cache to this size, least recently used first (e.g. 10GiB)" },

@@ -98,6 +98,26 @@ export interface OpenOptions {
 /** What a backend's open function receives: every option resolved. */
 export type BackendOptions = Required<OpenOptions>;
 
+/** At most this long, in bytes (every service's limit is at least this). */
+export const KEY_MAX = 1024;
+const KEY_CHARS = /^[!-~]+$/;
+const KEY_BAD = /[\\?#%]/;
+
+/**
+ * The keys the port takes (see the top of this file): printable ASCII with
+ * no space, `\\`, `?`, `#` or `%`, no empty, `.` or `..` segment (a URL parser
+ * would fold those into another key's path), at most KEY_MAX bytes. A
+ * prefix may also be empty or end with `/`.
+ */
+export function isValidKey(key: string, opts: { prefix?: boolean } = {}): boolean {
+  if (key.length > KEY_MAX) return false;
+  if (opts.prefix && key === "") return true;
+  if (!KEY_CHARS.test(key) || KEY_BAD.test(key)) return false;
+  const segments = key.split("/");
+  if (opts.prefix && segments.at(-1) === "") segments.pop();
+  return segments.every((s) => s !== "" && s !== "." && s !== "..");
+}
+
 /** A short stable label for a failure ("s3/denied/403/AccessDenied"), to warn once per kind. */
 export function failureLabel(err: unknown): string {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {

@@ -59,9 +59,9 @@ build cache request.
   GOCACHE_VERBOSE          -v (true/false)
   GOCACHE_DEBUG            --debug
 
-S3 credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity, instance metadata); they are
-never taken on the command line.
+GOCACHE_S3_BUCKET takes every kind of --bucket URL (s3://, gs://, az://); the
+name is kept for compatibility. Credentials are never taken on the command
+line: see 'go-cache-plugin help remote' for where each backend finds them.
 `,
   "direct-mode": `Direct mode
 
@@ -75,17 +75,26 @@ Go 1.24 and later support GOCACHEPROG; Go 1.21-1.23 need GOEXPERIMENT=cacheprog.
 Many go commands may share one cache directory at once: every file is written
 under a temporary name and renamed into place, so none sees a partial entry.
 `,
-  remote: `The S3 remote tier (--bucket)
+  remote: `The remote tier (--bucket)
 
-With --bucket the local cache is backed by S3 or any S3-compatible store
-(--s3-endpoint-url, and --s3-path-style where the store wants it):
+With --bucket the local cache is backed by a bucket, on one of three services:
+
+  --bucket NAME, s3://NAME     Amazon S3, or any S3-compatible store
+                               (--s3-endpoint-url, --s3-path-style, --region)
+  --bucket gs://NAME           Google Cloud Storage (JSON API)
+  --bucket az://ACCOUNT/CONT   Azure Blob Storage (a container)
 
   export GOCACHEPROG="go-cache-plugin --bucket my-cache --region eu-west-1"
+  export GOCACHEPROG="go-cache-plugin --bucket gs://my-cache"
+  export GOCACHEPROG="go-cache-plugin --bucket az://myaccount/go-cache"
+
+Everything below (layout, journal, manifests, packs, prefetch, --read-only,
+--prefix, the module proxy's files) works the same on every service.
 
 A local miss asks the bucket; what comes back is installed only if its
 SHA-256 matches. A put is answered once it is on local disk and recorded in
 the upload journal (v1/journal); uploads run in the background and what is
-left at exit is uploaded by the next process. S3 trouble turns gets into
+left at exit is uploaded by the next process. Bucket trouble turns gets into
 misses, never into failed builds. --read-only never writes to the bucket
 (for untrusted pull-request builds).
 
@@ -108,13 +117,26 @@ from the bucket is bounded (records, packs, manifests; a gzip bomb is
 refused) and a corrupt copy found there is replaced by the next upload of a
 verified local one.
 
-Credentials come from the AWS SDK's default chain; none are taken on the
-command line.
+Credentials (never on the command line), found as each vendor's own tools do:
+  S3     AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN], else
+         the AWS SDK's default chain (AWS_PROFILE, SSO, web identity, ECS and
+         EC2 roles).
+  GCS    STORAGE_EMULATOR_HOST (an emulator, no credentials), else Application
+         Default Credentials: GOOGLE_APPLICATION_CREDENTIALS (a service-account,
+         authorized-user or external-account file), gcloud's
+         application_default_credentials.json, the metadata server.
+         GOCACHE_GCS_ENDPOINT sets another API endpoint (a private one).
+  Azure  AZURE_STORAGE_CONNECTION_STRING, else AZURE_STORAGE_KEY (shared key)
+         or AZURE_STORAGE_SAS_TOKEN, else the DefaultAzureCredential chain:
+         AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET, workload
+         identity (AZURE_FEDERATED_TOKEN_FILE), managed identity, the Azure CLI.
+A missing or refused credential is one warning naming the service, the bucket
+and what to set; the build goes on from the local cache.
 `,
   "server-mode": `Server mode
 
-One long-lived server per machine shares its cache, its S3 connections and its
-upload queue with every go command; the go commands need no S3 credentials:
+One long-lived server per machine shares its cache, its bucket connections and its
+upload queue with every go command; the go commands need no bucket credentials:
 
   go-cache-plugin serve --socket /run/user/1000/gocache.sock --http 127.0.0.1:5970 &
   export GOCACHEPROG="go-cache-plugin connect /run/user/1000/gocache.sock"
@@ -159,7 +181,7 @@ module line, .info Version, list, checksum-database lookups); one that fails
 is passed through uncached (X-Modproxy-Source: invalid). The module proxy's
 files have their own size cap, --modproxy-max-size (default 10GiB; 0: none).
 
-A connection's close never waits for S3: uploads continue in the server.
+A connection's close never waits for the bucket: uploads continue in the server.
 SIGINT/SIGTERM: stop accepting, let open connections finish for up to
 --shutdown-timeout (default 30s; then they are closed), drain uploads up to
 --upload-timeout (the rest stays journaled for the next start), exit 0. A

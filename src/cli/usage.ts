@@ -14,7 +14,7 @@ export function flagTable(specs: Record<string, Spec>): string {
   return rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`).join("\n");
 }
 
-export const USAGE = `go-cache-plugin: a build cache for the Go toolchain (GOCACHEPROG), on local disk, optionally backed by S3.
+export const USAGE = `go-cache-plugin: a build cache for the Go toolchain (GOCACHEPROG), on local disk, optionally backed by a bucket (S3, Google Cloud Storage or Azure Blob).
 
 Usage:
   GOCACHEPROG="go-cache-plugin [flags]" go build ./...   direct mode (the go command starts us)

@@ -61,6 +61,7 @@ export function blobContract(name: string, start: () => Promise<BlobHarness>): v
       ["an empty body", "p/empty", new Uint8Array(0)],
       ["binary bytes", "p/bin/00/ff", new Uint8Array([0, 255, 10, 13, 0, 1])],
       ["a key with every allowed character", "x/A-z_0.9/a.b-c_d", bytes("k")],
+      ["a module proxy key (escaped path, @, !, ~ and +)", "module/example.com/!upper/~x/@v/v2.0.0-!r!c1+incompatible.zip", bytes("zip")],
     ])("%s round-trips, with its size in head", async (_label, key, body) => {
       expect(await store.write(key, body)).toBe("written");
       expect(await store.read(key, 1 << 20)).toEqual(body);

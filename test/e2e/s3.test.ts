@@ -84,60 +84,6 @@ describe("S3 remote tier", () => {
     for (const k of outputs.slice(0, 25)) expect(hex(await readKey(s3, bucket, k))).toBe(k.split("/").at(-1)!);
   });
 
-  test("an object tampered with in the bucket is never served", async () => {
-    const bucket = bucketName("tamper");
-    await s3.createBucket(bucket);
-    const mod = sampleModule("tamper");
-    const goEnv = isolatedGoEnv();
-    expectOk(await runner(bucket, [], goEnv).build(mod));
-    const outputs = (await listKeys(s3, bucket)).filter((k) => k.startsWith("output/"));
-    for (const k of outputs) {
-      const body = await readKey(s3, bucket, k);
-      if (body.length > 0) writeKey(s3, bucket, k, body.map((x) => x ^ 0xff)); // same size, other bytes
-    }
-    await Bun.sleep(500);
-    const bad = async () => {
-      let n = 0;
-      for (const k of outputs) {
-        const body = await readKey(s3, bucket, k);
-        if (new Bun.CryptoHasher("sha256").update(body).digest("hex") !== k.split("/").at(-1)) n++;
-      }
-      return n;
-    };
-    const before = await bad();
-    const c = runner(bucket, [], goEnv);
-    const r = await c.build(mod);
-    expectOk(r);
-    const m = parseMetrics(r.stderr);
-    expect(m.remote_corrupt).toBeGreaterThan(5);
-    expect(r.stderr).toContain("tampered or corrupt in the bucket");
-    expect(m.cache_bytes_in).toBeGreaterThan(0); // compiled again instead
-    expect(checkStore(c.cacheDir).problems).toEqual([]); // every local object matches its name
-    // The rebuilt outputs replace the bad copies (a conditional write would have kept them for good).
-    let after = await bad();
-    for (let i = 0; i < 50 && after > before - 5; i++) { await Bun.sleep(200); after = await bad(); }
-    expect(after).toBeLessThanOrEqual(before - 5);
-  });
-
-  test("--read-only reads from the bucket and writes nothing", async () => {
-    const bucket = bucketName("readonly");
-    await s3.createBucket(bucket);
-    const goEnv = isolatedGoEnv();
-    const r = await runner(bucket, ["--read-only"], goEnv).build(sampleModule("ro1"));
-    expectOk(r);
-    expect(await listKeys(s3, bucket)).toEqual([]);
-    expect(parseMetrics(r.stderr).remote_uploads).toBe(0);
-    // Still reads what others wrote.
-    const mod = sampleModule("ro2");
-    expectOk(await runner(bucket, [], goEnv).build(mod));
-    const keys = (await listKeys(s3, bucket)).length;
-    const ro = await runner(bucket, ["--read-only"], goEnv).build(mod);
-    expectOk(ro);
-    const m = parseMetrics(ro.stderr);
-    expect((m.remote_hits ?? 0) + (m.remote_prefetch_hits ?? 0)).toBeGreaterThan(10);
-    expect((await listKeys(s3, bucket)).length).toBe(keys);
-  });
-
   test("S3 stopped mid-build: the build succeeds, the journal keeps the uploads, the next process uploads them", async () => {
     const bucket = bucketName("outage");
     await s3.createBucket(bucket);
@@ -206,22 +152,6 @@ describe("S3 remote tier", () => {
       const aid = Buffer.from(actionId(`kill${i}`), "base64").toString("hex");
       expect(keys).toContain(`action/${aid.slice(0, 2)}/${aid}`);
     }
-  });
-
-  test("a 100 MB object round-trips through the bucket", async () => {
-    const bucket = bucketName("big");
-    await s3.createBucket(bucket);
-    const body = new Uint8Array(100 * 1024 * 1024);
-    for (let i = 0; i < body.length; i += 997) body[i] = i % 253;
-    const a = await runPlugin(["--cache-dir", tempDir("big-a"), "--metrics", ...s3Flags(s3, bucket)],
-      new Blob([putFrame(1, actionId("big"), body), line({ ID: 2, Command: "close" })]), pluginS3Env(s3));
-    expect(reply(a, 1).Err).toBeUndefined();
-    expect(a.stderr).toMatch(/remote_upload_bytes=104857600/);
-    const b = await runPlugin(["--cache-dir", tempDir("big-b"), "--metrics", ...s3Flags(s3, bucket)],
-      line({ ID: 1, Command: "get", ActionID: actionId("big") }) + line({ ID: 2, Command: "close" }), pluginS3Env(s3));
-    const hit = reply(b, 1);
-    expect(hit.Size).toBe(body.length);
-    expect(sha256(await Bun.file(hit.DiskPath!).bytes()).equals(sha256(body))).toBe(true);
   });
 
   test("an unreachable bucket degrades gets to misses with one warning, and the build succeeds", async () => {

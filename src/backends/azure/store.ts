@@ -4,9 +4,8 @@
  * Delete Blob): no SDK. Credentials come from credentials.ts; what a status
  * means is decided in one place, `outcome`.
  */
-import { BlobError, kindOfStatus, type BlobInfo, type BlobStore } from "../../blob/port.ts";
+import { BlobError, isValidKey, kindOfStatus, type BackendOptions, type BlobInfo, type BlobStore } from "../../blob/port.ts";
 import { bodyToFile, boundedBody, drain, request } from "../../blob/http.ts";
-import type { BackendOptions } from "../../blob/port.ts";
 import type { BlobSpec } from "../../blob/spec.ts";
 import { openCredential, redact } from "./credentials.ts";
 import { parseListPage } from "./list.ts";
@@ -19,7 +18,6 @@ const LIST_BODY_MAX = 32 << 20;
 const PUT_MAX = 5000 * 1024 * 1024;
 /** Empty pages in a row a listing tolerates (Azure may return a few, a hostile server endless ones). */
 const EMPTY_PAGES_MAX = 100;
-const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 interface Call { op: string; what: string; method: string; url: URL; headers?: Record<string, string>; body?: Uint8Array | Blob }
 
@@ -31,8 +29,8 @@ export function openAzure(spec: Extract<BlobSpec, { backend: "azure" }>, o: Back
   /** The call's URL, refusing a key whose `.`/`..` segments the URL parser would fold into another blob's path. */
   const blob = (op: string, key: string) => {
     const what = `[azure] ${op} ${name}/${key}`;
-    if (!KEY.test(key) || key.length > 1024 || key.split("/").some((s) => s === "." || s === "..")) throw new BlobError("invalid", `${what}: not a valid key`);
-    return { op, what, url: new URL(`${base}/${key}`) };
+    if (!isValidKey(key)) throw new BlobError("invalid", `${what}: not a valid key`);
+    return { op, what, url: new URL(`${base}/${key.split("/").map(encodeURIComponent).join("/")}`) };
   };
 
   const send = async (c: Call): Promise<Response> => {
@@ -121,7 +119,7 @@ export function openAzure(spec: Extract<BlobSpec, { backend: "azure" }>, o: Back
     },
     async *list(prefix): AsyncIterable<BlobInfo> {
       const what = `[azure] list ${name}/${prefix}*`;
-      if (!/^[A-Za-z0-9._/-]{0,1024}$/.test(prefix)) throw new BlobError("invalid", `${what}: not a valid prefix`);
+      if (!isValidKey(prefix, { prefix: true })) throw new BlobError("invalid", `${what}: not a valid prefix`);
       let marker: string | undefined;
       let last = "";
       let empty = 0;

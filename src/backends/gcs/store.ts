@@ -9,9 +9,8 @@
  * `missing`, decides, with one bucket check remembered once it succeeds.
  * Everything the server says is bounded and checked before it is believed.
  */
-import type { BackendOptions } from "../../blob/port.ts";
 import type { BlobSpec } from "../../blob/spec.ts";
-import { BlobError, kindOfStatus, type BlobInfo, type BlobStore } from "../../blob/port.ts";
+import { BlobError, isValidKey, kindOfStatus, type BackendOptions, type BlobInfo, type BlobStore } from "../../blob/port.ts";
 import { bodyToFile, boundedBody, drain, request } from "../../blob/http.ts";
 import { gcsEndpoint, gcsTokens } from "./credentials.ts";
 import { clean, CredentialError } from "./keyfile.ts";
@@ -38,6 +37,7 @@ export function openGcs(spec: GcsSpec, o: BackendOptions): BlobStore {
 
   /** Sends one authorised request; a credential failure is rethrown naming the operation and key. */
   const send = async (op: string, key: string, url: string, init: RequestInit = {}): Promise<Response> => {
+    if (!isValidKey(key, { prefix: op === "list" })) throw new BlobError("invalid", `[gcs] ${op} ${name}/${key.slice(0, 200)}: not a valid key`);
     const headers = new Headers(init.headers);
     if (tokens) {
       try {

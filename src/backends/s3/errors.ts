@@ -6,6 +6,9 @@
  */
 import { BlobError, kindOfStatus, type BlobErrorKind } from "../../blob/port.ts";
 
+/** Where credentials come from, for messages. */
+export const CREDENTIAL_SOURCES = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the IAM role";
+
 /** Codes whose meaning does not follow from their status. */
 const KIND_OF_CODE: Record<string, BlobErrorKind> = {
   NoSuchBucket: "not-found",
@@ -25,7 +28,8 @@ const KIND_OF_CODE: Record<string, BlobErrorKind> = {
 export function s3Failure(what: string, status: number, code: string, message = ""): BlobError | undefined {
   if (code === "NoSuchKey" || (status === 404 && code !== "NoSuchBucket")) return undefined;
   const kind = KIND_OF_CODE[code] ?? kindOfStatus(status);
-  return new BlobError(kind, `[s3] ${what}: HTTP ${status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`, { status, code });
+  const hint = kind === "denied" ? `; check the credentials (${CREDENTIAL_SOURCES}) and their permissions on this bucket` : "";
+  return new BlobError(kind, `[s3] ${what}: HTTP ${status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}${hint}`, { status, code });
 }
 
 /** An SDK (or Bun S3 client) error as a BlobError; undefined for a missing key. */

@@ -8,7 +8,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { BackendOptions } from "../../blob/port.ts";
 import type { BlobSpec } from "../../blob/spec.ts";
-import { BlobError, type BlobInfo, type BlobStore } from "../../blob/port.ts";
+import { BlobError, isValidKey, type BlobInfo, type BlobStore } from "../../blob/port.ts";
 import { bodyToFile, boundedBody, drain, request } from "../../blob/http.ts";
 import { credentialProvider, resolveRegion } from "./credentials.ts";
 import { signer } from "./sign.ts";
@@ -31,6 +31,7 @@ export async function openS3(spec: S3Spec, o: BackendOptions): Promise<BlobStore
   /** The response when it is a success; undefined for a missing key; throws a BlobError otherwise. */
   const send = async (method: "GET" | "PUT" | "HEAD" | "DELETE", key: string, init: RequestInit = {}): Promise<Response | undefined> => {
     const label = what(method === "GET" ? "read" : method === "PUT" ? "write" : method.toLowerCase(), key);
+    if (!isValidKey(key)) throw new BlobError("invalid", `[s3] ${label.slice(0, 300)}: not a valid key`);
     const res = await request(await sign.url(key, method), { method, ...init, timeoutMs: o.timeoutMs }, label);
     if (res.status >= 200 && res.status < 300) return res;
     const text = method === "HEAD" ? "" : new TextDecoder().decode(await boundedBody(res, ERROR_BODY_MAX, label).catch(() => new Uint8Array(0)));
@@ -82,6 +83,7 @@ export async function openS3(spec: S3Spec, o: BackendOptions): Promise<BlobStore
       return { key, size, modifiedMs: Number.isNaN(modifiedMs) ? 0 : modifiedMs };
     },
     async *list(prefix) {
+      if (!isValidKey(prefix, { prefix: true })) throw new BlobError("invalid", `[s3] ${what("list", prefix.slice(0, 200))}: not a valid prefix`);
       let token: string | undefined;
       do {
         let page: Awaited<ReturnType<Bun.S3Client["list"]>>;
