@@ -7,6 +7,7 @@ import { posix, resolve, win32 } from "node:path";
 import type { ArgsDef } from "citty";
 import { parseBytes, parseDuration } from "./units.ts";
 import { parseBucket, type BlobSpec } from "./blob/spec.ts";
+import { isValidKey } from "./blob/port.ts";
 
 export interface Config {
   cacheDir: string;
@@ -16,6 +17,8 @@ export interface Config {
   fsync: boolean;
   /** The bucket backing the local cache, on its backend; undefined: local-only mode. */
   bucket: BlobSpec | undefined;
+  /** How this process stores outputs, inline records and packs in the bucket (readers take both). */
+  compression: "zstd" | "none";
   prefix: string;
   minUploadSize: number;
   concurrency: number;
@@ -44,6 +47,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "s3-endpoint-url": { kind: "string", env: "GOCACHE_S3_ENDPOINT_URL", hint: "URL", help: "S3-compatible endpoint (R2, MinIO, ...)" },
   "s3-path-style": { kind: "boolean", env: "GOCACHE_S3_PATH_STYLE", help: "Use path-style S3 URLs" },
   prefix: { kind: "string", env: "GOCACHE_KEY_PREFIX", hint: "PREFIX", help: "Key prefix for every object in the bucket" },
+  compression: { kind: "string", env: "GOCACHE_COMPRESSION", hint: "zstd|none", help: "How uploads are stored: zstd (default; under our own keys) or none (raw in the compatible output/ layout, for fleets that mix in tailscale/go-cache-plugin); reads accept both" },
   "min-upload-size": { kind: "string", env: "GOCACHE_MIN_SIZE", hint: "BYTES", help: "Do not upload outputs smaller than this (default 0)" },
   c: { kind: "string", env: "GOCACHE_CONCURRENCY", alias: "concurrency", hint: "N", help: "Maximum concurrent remote reads (default 2 x CPUs)" },
   u: { kind: "string", env: "GOCACHE_S3_CONCURRENCY", alias: "upload-concurrency", hint: "N", help: "Maximum concurrent uploads (default 8)" },
@@ -219,6 +223,11 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
   const bucketRaw = str("bucket");
   const s3 = { region: str("region"), endpoint, pathStyle: bool("s3-path-style") };
   const bucket = bucketRaw === undefined ? undefined : wrap("bucket", () => parseBucket(bucketRaw, s3));
+  const prefix = (str("prefix") ?? "").replace(/^\/+|\/+$/g, "");
+  // Every key starts with it: a prefix no backend can carry fails here, not at every request.
+  if (prefix && !isValidKey(`${prefix}/x`)) throw new UsageError(`--prefix: ${JSON.stringify(prefix.slice(0, 100))} is not a valid key prefix (printable ASCII without spaces, \\ ? # %, no empty, . or .. segments)`);
+  const compression = str("compression") ?? "zstd";
+  if (compression !== "zstd" && compression !== "none") throw new UsageError(`--compression: expected zstd or none, got ${JSON.stringify(compression)}`);
   const debugRaw = str("debug");
   let debug = 0;
   if (debugRaw !== undefined) {
@@ -232,7 +241,8 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
     cacheDirShared: bool("cache-dir-shared"),
     fsync: bool("fsync"),
     bucket,
-    prefix: (str("prefix") ?? "").replace(/^\/+|\/+$/g, ""),
+    compression,
+    prefix,
     minUploadSize: num("min-upload-size", 0, 0),
     concurrency: num("c", 2 * cpus, 1),
     uploadConcurrency: num("u", 8, 1),

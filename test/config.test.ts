@@ -93,6 +93,9 @@ describe("config", () => {
     [["--bucket", "ftp://x"], {}, /unknown bucket scheme ftp:\/\//],
     [["--bucket", "gs://bucket", "--region", "eu-west-1"], {}, /--region, --s3-endpoint-url and --s3-path-style are for S3 buckets/],
     [["--debug", "x"], {}, /--debug: expected a bit mask/],
+    [["--prefix", "ci//linux"], {}, /--prefix: "ci\/\/linux" is not a valid key prefix/],
+    [["--prefix", "has space"], {}, /--prefix: .* is not a valid key prefix/],
+    [["--compression", "lz4"], {}, /--compression: expected zstd or none/],
     [["--cache-dir"], {}, /--cache-dir needs a value/],
     [[], { GOCACHE_METRICS: "maybe" }, /GOCACHE_METRICS: expected true or false/],
   ])("rejects %p %p with a usage error", (argv, env, message) => {

@@ -57,6 +57,17 @@ export class BlobError extends Error {
   readonly code: string | undefined;
 }
 
+/**
+ * A body over its bound, announced or streamed (or one whose length is not
+ * declared where it must be): an "invalid" failure of that one object, not
+ * of the store.
+ */
+export class TooLargeError extends BlobError {
+  constructor(message: string) {
+    super("invalid", message, { code: "TooLarge" });
+  }
+}
+
 /** Writing a downloaded body to the local file failed (full disk, read-only directory): not the store's fault. */
 export class LocalWriteError extends Error {}
 
@@ -118,10 +129,14 @@ export function isValidKey(key: string, opts: { prefix?: boolean } = {}): boolea
   return segments.every((s) => s !== "" && s !== "." && s !== "..");
 }
 
-/** A short stable label for a failure ("s3/denied/403/AccessDenied"), to warn once per kind. */
+/**
+ * A short stable label for a failure ("blob/denied/403"), to warn once per
+ * kind: the kind and status only, never text a server chose (a hostile one
+ * could make every warning new).
+ */
 export function failureLabel(err: unknown): string {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as Error).cause, depth++) {
-    if (e instanceof BlobError) return ["blob", e.kind, e.status, e.code].filter((p) => p !== undefined && p !== "").join("/");
+    if (e instanceof BlobError) return ["blob", e.kind, e.status].filter((p) => p !== undefined).join("/");
     if (e instanceof LocalWriteError) return "local/write";
   }
   const e = err as { name?: string; code?: string };

@@ -47,6 +47,7 @@ build cache request.
   GOCACHE_S3_ENDPOINT_URL  --s3-endpoint-url
   GOCACHE_S3_PATH_STYLE    --s3-path-style (true/false)
   GOCACHE_KEY_PREFIX       --prefix
+  GOCACHE_COMPRESSION      --compression (zstd/none)
   GOCACHE_MIN_SIZE         --min-upload-size
   GOCACHE_CONCURRENCY      -c
   GOCACHE_S3_CONCURRENCY   -u
@@ -102,7 +103,15 @@ Bucket layout (shared with tailscale/go-cache-plugin):
   [prefix/]action/<xx>/<action id>   "<output id> <unix nanoseconds>"
   [prefix/]output/<xx>/<output id>   the output bytes
 plus our own keys, which that tool ignores: ax/ (record and small output in
-one object), manifest/, pack/ and manifest-index/.
+one object), zoutput/, manifest/, pack/ and manifest-index/.
+
+Compression (--compression, GOCACHE_COMPRESSION): zstd, the default, stores
+outputs as zstd frames under zoutput/ (inline records and packs compressed
+too): about a third of the bytes to store and to download. none writes
+outputs raw under output/, exactly as tailscale/go-cache-plugin does, for a
+fleet that still runs it. Readers accept both forms whatever their own
+setting; sizes and SHA-256s are checked on the inflated bytes, and an object
+that inflates past its recorded size is refused.
 
 Fresh runners: each build that ends with the go command's close leaves a
 manifest of the entries it used. The next runner of the same build finds it

@@ -21,5 +21,6 @@ export async function wireCache(config: Config, log: Logger, metrics: Metrics): 
   const tiered = openRemoteTier({ ...config, local, blob: config.bucket, log });
   metrics.register("remote", () => ({ ...tiered.counters }));
   metrics.register("remote", () => ({ ...tiered.uploads.counters }), ["uploadQueue"]);
+  metrics.register("remote", () => ({ compressionRatio: tiered.compressionRatio }), ["compressionRatio"]);
   return { cache: tiered, local, afterStart: () => tiered.afterStart() };
 }

@@ -11,7 +11,7 @@
  * one whose proxy is never asked, never loads it. A miss is `false`; other
  * failures throw with the key and the store's error as cause.
  */
-import { BlobError, failureLabel, type BlobStore } from "../blob/port.ts";
+import { TooLargeError, failureLabel, type BlobStore } from "../blob/port.ts";
 import type { BlobSpec } from "../blob/spec.ts";
 
 export interface ModBucketOptions {
@@ -44,7 +44,7 @@ export class ModBucket {
       const n = await (await this.store()).readToFile(this.keyOf(key), dest, Math.min(maxBytes, Number.MAX_SAFE_INTEGER));
       return n !== undefined;
     } catch (err) {
-      if (err instanceof BlobError && err.kind === "invalid") return err.message;
+      if (err instanceof TooLargeError) return err.message; // this object is refused; any other failure pauses the bucket
       throw new Error(`[modproxy] bucket get ${this.keyOf(key)}`, { cause: err });
     }
   }

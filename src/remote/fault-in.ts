@@ -28,11 +28,15 @@ export interface RemoteCounters {
   misses: number;
   errors: number;
   corrupt: number;
+  /** Raw bytes of outputs fetched on demand, and what was downloaded for them. */
   bytesDown: number;
+  bytesDownWire: number;
   manifestsFound: number;
   manifestsWritten: number;
   prefetched: number;
   prefetchBytes: number;
+  /** What was downloaded for prefetched entries and packs. */
+  prefetchWireBytes: number;
   prefetchHits: number;
   prefetchWastedBytes: number;
   /** Manifest packs read (each brings many small outputs in one request). */
@@ -49,7 +53,7 @@ export interface FaultInOptions {
 }
 
 export class FaultIn {
-  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0, prefetchPacks: 0 };
+  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, bytesDownWire: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchWireBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0, prefetchPacks: 0 };
   private readonly inflight = new Map<string, Promise<Entry | undefined>>();
   private readonly remoteMisses = new Set<string>();
   private readsPausedUntil = 0;
@@ -83,15 +87,17 @@ export class FaultIn {
       if (s) s.manifestKey = key;
       this.opts.log.info(`prefetching from manifest ${key} (${entries} entries)`);
     },
-    packFound: (session: number, entries: PackedEntry[], bytes: number) => {
+    packFound: (session: number, entries: PackedEntry[], bytes: number, wire: number) => {
       this.counters.prefetchPacks++;
+      this.counters.prefetchWireBytes += wire;
       const s = this.opts.sessionById(session);
       if (s) for (const p of entries) s.notePacked(p);
       this.opts.log.info(`manifest pack: ${entries.length} small outputs (${bytes} bytes) in one request`);
     },
-    prefetched: (session: number, actionId: string, bytes: number, record: ActionRecord) => {
+    prefetched: (session: number, actionId: string, bytes: number, wire: number, record: ActionRecord) => {
       this.counters.prefetched++;
       this.counters.prefetchBytes += bytes;
+      this.counters.prefetchWireBytes += wire;
       const s = this.opts.sessionById(session);
       // Used already: its get came first and was answered (and counted) from this
       // prefetch; the record is held, or after a put newer on disk.
@@ -132,6 +138,7 @@ export class FaultIn {
       const listed = s.takePrefetched(actionId);
       if (outcome.prefetched || listed) this.counters.prefetchHits++;
       this.counters.bytesDown += outcome.bytes;
+      this.counters.bytesDownWire += outcome.wire ?? outcome.bytes;
       return { ...outcome.hit, diskPath: this.opts.local.layout.objectPath(outcome.hit.outputId) };
     }
     if ("miss" in outcome) {

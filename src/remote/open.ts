@@ -28,6 +28,8 @@ export interface RemoteTierOptions {
   uploadTimeoutMs: number;
   /** --fsync: the journal and installed files are synced. */
   fsync: boolean;
+  /** How uploads are stored (readers take both forms). */
+  compression: "zstd" | "none";
   log: Logger;
 }
 
@@ -41,6 +43,7 @@ export function openRemoteTier(o: RemoteTierOptions): TieredCache {
     prefetchConcurrency: PREFETCH_CONCURRENCY,
     readOnly: o.readOnly,
     fsync: o.fsync,
+    compression: o.compression === "zstd" ? ("zstd" as const) : ("raw" as const),
   };
   return new TieredCache({
     local: o.local,

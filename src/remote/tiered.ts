@@ -45,11 +45,11 @@ export class TieredCache implements Cache {
     const warnOnce = (kind: string, message: string) => this.warnOnce(kind, message);
     // The worker's reports: uploads to the upload queue, prefetch to the fault-in.
     this.worker = opts.worker({
-      uploaded: (actionId, outcome, bytes) => this.uploads.uploaded(actionId, outcome, bytes),
+      uploaded: (actionId, outcome, bytes, stored) => this.uploads.uploaded(actionId, outcome, bytes, stored),
       uploadFailed: (actionId, kind, message, retryInMs) => this.uploads.failed(actionId, kind, message, retryInMs),
       manifestFound: (session, key, entries) => this.reads.events.manifestFound(session, key, entries),
-      packFound: (session, entries, bytes) => this.reads.events.packFound(session, entries, bytes),
-      prefetched: (session, actionId, bytes, record) => this.reads.events.prefetched(session, actionId, bytes, record),
+      packFound: (session, entries, bytes, wire) => this.reads.events.packFound(session, entries, bytes, wire),
+      prefetched: (session, actionId, bytes, wire, record) => this.reads.events.prefetched(session, actionId, bytes, wire, record),
       warn: (kind, message) => this.warnOnce(`warn:${kind}`, message),
       fatal: (kind, message) => {
         this.counters.errors++;
@@ -74,6 +74,18 @@ export class TieredCache implements Cache {
   /** True while the remote worker runs (started, not yet terminated). */
   get workerRunning(): boolean {
     return this.worker.running;
+  }
+
+  /**
+   * Raw bytes over bucket bytes, for everything this process moved (uploads
+   * written, downloads and packs): 1 when nothing moved or nothing was
+   * compressed.
+   */
+  get compressionRatio(): number {
+    const c = this.counters, u = this.uploads.counters;
+    const raw = u.uploadBytes + c.bytesDown + c.prefetchBytes;
+    const stored = u.uploadStoredBytes + c.bytesDownWire + c.prefetchWireBytes;
+    return stored > 0 ? Math.round((raw / stored) * 100) / 100 : 1;
   }
 
   /** The remote tier's read and prefetch counters (upload counters: `uploads.counters`). */

@@ -15,7 +15,10 @@ export interface UploadCounters {
   uploads: number;
   uploadsSkippedExisting: number;
   uploadsSkippedSmall: number;
+  /** Raw bytes of the outputs written to the bucket. */
   uploadBytes: number;
+  /** What the bucket holds for them (compressed with --compression zstd). */
+  uploadStoredBytes: number;
   uploadErrors: number;
   /** Journaled outputs whose local object failed its check: removed, not uploaded. */
   uploadsCorrupt: number;
@@ -33,7 +36,7 @@ export interface UploadQueueOptions {
 }
 
 export class UploadQueue {
-  readonly counters: UploadCounters = { uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadErrors: 0, uploadsCorrupt: 0, uploadQueue: 0 };
+  readonly counters: UploadCounters = { uploads: 0, uploadsSkippedExisting: 0, uploadsSkippedSmall: 0, uploadBytes: 0, uploadStoredBytes: 0, uploadErrors: 0, uploadsCorrupt: 0, uploadQueue: 0 };
   private readonly failedSinceSuccess = new Set<string>();
   private readonly waiters = new Set<() => void>();
 
@@ -71,7 +74,7 @@ export class UploadQueue {
     return jobs.length;
   }
 
-  uploaded(actionId: string, outcome: UploadOutcome, bytes: number): void {
+  uploaded(actionId: string, outcome: UploadOutcome, bytes: number, stored = bytes): void {
     if (outcome === "written") this.counters.uploads++;
     else if (outcome === "exists") this.counters.uploadsSkippedExisting++;
     else if (outcome === "corrupt") {
@@ -79,6 +82,7 @@ export class UploadQueue {
       this.opts.warnOnce("upload:corrupt", `[local] not uploading action ${actionId}: its local object does not match its record (removed; the next build rebuilds it)`);
     }
     this.counters.uploadBytes += bytes;
+    this.counters.uploadStoredBytes += stored;
     this.opts.journal?.done(actionId);
     this.counters.uploadQueue = this.opts.journal?.size ?? 0;
     this.failedSinceSuccess.clear();

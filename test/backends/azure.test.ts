@@ -52,7 +52,7 @@ describe("connection strings", () => {
   test.each([
     ["key and endpoint", `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${KEY};BlobEndpoint=http://127.0.0.1:10000/acct/;`, { endpoint: "http://127.0.0.1:10000/acct", key: KEY }],
     ["key only: the public cloud over https", `AccountName=acct;AccountKey=${KEY}`, { endpoint: "https://acct.blob.core.windows.net", key: KEY }],
-    ["protocol and suffix", `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${KEY};EndpointSuffix=core.chinacloudapi.cn`, { endpoint: "http://acct.blob.core.chinacloudapi.cn", key: KEY }],
+    ["protocol and suffix", `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${KEY};EndpointSuffix=core.chinacloudapi.cn`, { endpoint: "https://acct.blob.core.chinacloudapi.cn", key: KEY }],
     ["SAS with endpoint, no account name", "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2022-11-02&sp=r&sig=abc%2B%3D", { endpoint: "https://acct.blob.core.windows.net", sas: "sv=2022-11-02&sp=r&sig=abc%2B%3D" }],
     ["key and SAS: the key signs", `AccountName=acct;AccountKey=${KEY};SharedAccessSignature=sp=r&sig=x`, { endpoint: "https://acct.blob.core.windows.net", key: KEY }],
     ["names in any case, other services ignored", `accountname=acct;ACCOUNTKEY=${KEY};QueueEndpoint=http://q;;`, { endpoint: "https://acct.blob.core.windows.net", key: KEY }],
@@ -74,6 +74,8 @@ describe("connection strings", () => {
     ["no secret", "AccountName=acct;BlobEndpoint=https://acct.blob.core.windows.net", "neither AccountKey nor SharedAccessSignature"],
     ["an endpoint that is not http(s)", `AccountKey=${KEY};BlobEndpoint=ftp://host/acct`, "must be a plain http(s) URL"],
     ["an unknown protocol", `DefaultEndpointsProtocol=gopher;AccountKey=${KEY}`, "must be https or http"],
+    ["plain http to Azure (credentials in clear)", `DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=${KEY}`, "would send credentials in clear"],
+    ["plain http to a host that is not this machine", `AccountKey=${KEY};BlobEndpoint=http://192.0.2.2/acct`, "must be https (plain http only to this machine)"],
     ["a SAS without a signature", "SharedAccessSignature=sv=2022-11-02&sp=r", "no sig="],
     ["far too long", `AccountKey=${KEY};${"x".repeat(9000)}`, "longer than"],
   ])("refused: %s", (_label, text, message) => {

@@ -80,6 +80,7 @@ describe("gcs endpoint", () => {
     ["user info (not quoted back)", { GOCACHE_GCS_ENDPOINT: "https://user:hunter2-secret@h.test" }, "GOCACHE_GCS_ENDPOINT is not an http(s) URL"],
     ["a query", { GOCACHE_GCS_ENDPOINT: "https://h.test/?x=1" }, "GOCACHE_GCS_ENDPOINT is not an http(s) URL"],
     ["both set", { STORAGE_EMULATOR_HOST: "127.0.0.1:1", GOCACHE_GCS_ENDPOINT: "https://h.test" }, "both set"],
+    ["plain http to another machine (it is sent tokens)", { GOCACHE_GCS_ENDPOINT: "http://192.0.2.2:8080" }, "must be https (plain http only to this machine)"],
   ])("refused: %s", (_label, env, fragment) => {
     let err: unknown;
     try {

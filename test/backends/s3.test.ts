@@ -36,6 +36,17 @@ describe("S3 errors", () => {
   });
 });
 
+test("a HEAD on a missing bucket is not-found, not a miss (a HEAD has no body to say which is missing)", async () => {
+  const store = await openBlobStore(spec("no-such-bucket-for-head"), { env: keys() });
+  try {
+    const err = await store.head("any/key").catch((e) => e);
+    expect(err).toBeInstanceOf(BlobError);
+    expect(err.kind).toBe("not-found");
+  } finally {
+    store.close();
+  }
+});
+
 describe("credentials through the SDK's chain", () => {
   test("with a profile selected, requests sign with the profile's keys from the shared credentials file", async () => {
     const bucket = bucketName("profile");

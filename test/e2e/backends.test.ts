@@ -39,7 +39,10 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     const goEnv = isolatedGoEnv();
     const cold = await runner(bucket, ["--prefix", "ci"], goEnv).build(mod);
     expectOk(cold);
-    expect(parseMetrics(cold.stderr).remote_upload_queue).toBe(0);
+    const mc = parseMetrics(cold.stderr);
+    expect(mc.remote_upload_queue).toBe(0);
+    expect(mc.remote_compression_ratio).toBeGreaterThan(1.5); // zstd by default
+    expect(mc.remote_upload_stored_bytes).toBeLessThan(mc.remote_upload_bytes! / 1.5);
     const b = runner(bucket, ["--prefix", "ci"], goEnv);
     const warm = await b.build(mod);
     expectOk(warm);
@@ -48,8 +51,8 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     expect(m.cache_bytes_in).toBe(0); // nothing compiled or linked on runner B
     expect(checkStore(b.cacheDir).problems).toEqual([]);
     const keys = await server.listKeys(bucket);
-    const kinds = new Set(keys.map((k) => /^ci\/(action|output|ax|manifest|manifest-index|pack)\//.exec(k)?.[1] ?? `unexpected ${k}`));
-    expect([...kinds].sort()).toEqual(["action", "ax", "manifest", "manifest-index", "output", "pack"]);
+    const kinds = new Set(keys.map((k) => /^ci\/(action|output|zoutput|ax|manifest|manifest-index|pack)\//.exec(k)?.[1] ?? `unexpected ${k}`));
+    expect([...kinds].sort()).toEqual(["action", "ax", "manifest", "manifest-index", "pack", "zoutput"]);
   });
 
   test("an object tampered with in the bucket is never served", async () => {
@@ -58,14 +61,15 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     const goEnv = isolatedGoEnv();
     expectOk(await runner(bucket, [], goEnv).build(mod));
     const keys = await server.listKeys(bucket);
-    for (const k of keys.filter((k) => k.startsWith("output/") || k.startsWith("pack/") || k.startsWith("ax/"))) {
+    for (const k of keys.filter((k) => k.startsWith("zoutput/") || k.startsWith("pack/") || k.startsWith("ax/"))) {
       const body = await server.readKey(bucket, k);
       if (body.length > 0) await server.writeKey(bucket, k, body.map((x) => x ^ 0xff)); // same size, other bytes
     }
-    const outputs = keys.filter((k) => k.startsWith("output/"));
+    const outputs = keys.filter((k) => k.startsWith("zoutput/"));
+    const inflate = (b: Uint8Array) => { try { return Bun.zstdDecompressSync(b); } catch { return b; } };
     const bad = async () => {
       let n = 0;
-      for (const k of outputs) if (sha(await server.readKey(bucket, k)) !== k.split("/").at(-1)) n++;
+      for (const k of outputs) if (sha(inflate(await server.readKey(bucket, k))) !== k.split("/").at(-1)) n++;
       return n;
     };
     const before = await bad();
@@ -81,6 +85,27 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     let after = await bad();
     for (let i = 0; i < 50 && after > before - 5; i++) { await Bun.sleep(200); after = await bad(); }
     expect(after).toBeLessThanOrEqual(before - 5);
+  });
+
+  test("--compression none writes the compatible layout byte for byte; readers of either setting serve both", async () => {
+    const bucket = await server.createBucket("compression");
+    const goEnv = isolatedGoEnv();
+    const raw = sampleModule(`raw-${server.name}`);
+    expectOk(await runner(bucket, ["--compression", "none"], goEnv).build(raw));
+    const keys = await server.listKeys(bucket);
+    const outputs = keys.filter((k) => k.startsWith("output/"));
+    expect(outputs.length).toBeGreaterThan(10);
+    expect(keys.filter((k) => k.startsWith("zoutput/"))).toEqual([]);
+    for (const k of outputs.slice(0, 20)) expect(sha(await server.readKey(bucket, k))).toBe(k.split("/").at(-1)!); // the raw output itself
+    const zstdReader = await runner(bucket, [], goEnv).build(raw);
+    expectOk(zstdReader);
+    expect(parseMetrics(zstdReader.stderr).cache_bytes_in).toBe(0);
+
+    const z = sampleModule(`zstd-${server.name}`);
+    expectOk(await runner(bucket, [], goEnv).build(z));
+    const rawReader = await runner(bucket, ["--compression", "none"], goEnv).build(z);
+    expectOk(rawReader);
+    expect(parseMetrics(rawReader.stderr).cache_bytes_in).toBe(0);
   });
 
   test("--read-only reads what others wrote and writes nothing", async () => {

@@ -38,7 +38,7 @@ describe("S3 remote tier", () => {
     await s3.createBucket(bucket);
     const mod = sampleModule("s3");
     const goEnv = isolatedGoEnv(); // same GOPATH/GOMODCACHE paths on both runners, as on identical CI images
-    const a = runner(bucket, ["--prefix", "team/ci"], goEnv);
+    const a = runner(bucket, ["--prefix", "team/ci", "--compression", "none"], goEnv); // the compatible layout
     const cold = await a.build(mod);
     expectOk(cold);
     const ma = parseMetrics(cold.stderr);
@@ -148,7 +148,7 @@ describe("S3 remote tier", () => {
     expect(later.exitCode).toBe(0);
     const keys = await listKeys(s3, bucket);
     for (const [i, body] of bodies.entries()) {
-      expect(keys).toContain(`output/${hex(body).slice(0, 2)}/${hex(body)}`);
+      expect(keys).toContain(`zoutput/${hex(body).slice(0, 2)}/${hex(body)}`);
       const aid = Buffer.from(actionId(`kill${i}`), "base64").toString("hex");
       expect(keys).toContain(`action/${aid.slice(0, 2)}/${aid}`);
     }

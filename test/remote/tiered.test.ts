@@ -82,7 +82,7 @@ describe("TieredCache", () => {
     put(t, "p");
     expect(t.uploads).toEqual([hex("p")]);
     expect(t.journal!.size).toBe(1);
-    t.events.uploaded(hex("p"), "written", 10);
+    t.events.uploaded(hex("p"), "written", 10, 4);
     expect(t.journal!.size).toBe(0);
 
     const small = setup(() => ({ miss: "no-action" }), { minUploadSize: 100 });
@@ -104,11 +104,11 @@ describe("TieredCache", () => {
     const t = setup(() => ({ hit: record, bytes: body.length, prefetched: true }));
     const session = t.cache.openSession();
     t.local.putObjectBytes(record.outputId, body); // the worker installs the object only
-    if (reportFirst) t.events.prefetched(session.id, hex("pf"), body.length, record);
+    if (reportFirst) t.events.prefetched(session.id, hex("pf"), body.length, body.length, record);
     const got = t.cache.get(hex("pf"), session);
     expect(got instanceof Promise).toBe(!reportFirst);
     expect((await got)?.outputId).toBe(record.outputId);
-    if (!reportFirst) t.events.prefetched(session.id, hex("pf"), body.length, record);
+    if (!reportFirst) t.events.prefetched(session.id, hex("pf"), body.length, body.length, record);
     await t.cache.closeSession(session, false);
     expect(t.cache.counters.prefetchHits).toBe(1);
     expect(t.cache.counters.prefetchWastedBytes).toBe(0);
@@ -120,7 +120,7 @@ describe("TieredCache", () => {
     const session = t.cache.openSession();
     const bodies = ["one", "two"].map((b) => new TextEncoder().encode(b));
     const packed = bodies.map((b, i) => ({ entry: { actionId: hex(`pack ${i}`), outputId: hex(b), size: b.length, timeNanos: 5n }, bytes: b }));
-    t.events.packFound(session.id, packed, 6);
+    t.events.packFound(session.id, packed, 6, 6);
     const got = t.cache.get(hex("pack 0"), session);
     expect(got instanceof Promise).toBe(false); // answered synchronously
     expect((got as Entry).outputId).toBe(hex(bodies[0]!));
@@ -136,7 +136,7 @@ describe("TieredCache", () => {
     const t = setup(() => ({ miss: "no-action" }));
     const session = t.cache.openSession();
     const entry = { actionId: hex("bad"), outputId: hex("good bytes"), size: 9, timeNanos: 5n };
-    t.events.packFound(session.id, [{ entry, bytes: new TextEncoder().encode("bad bytes") }], 9);
+    t.events.packFound(session.id, [{ entry, bytes: new TextEncoder().encode("bad bytes") }], 9, 9);
     expect(await t.cache.get(hex("bad"), session)).toBeUndefined();
     expect(t.local.get(hex("bad"))).toBeUndefined();
     expect(t.calls).toEqual([hex("bad")]);
@@ -149,7 +149,7 @@ describe("TieredCache", () => {
     const session = t.cache.openSession();
     const bodies = ["ok", "blocked"].map((b) => new TextEncoder().encode(b));
     const ids = [hex("rec ok"), hex("rec blocked")];
-    t.events.packFound(session.id, bodies.map((b, i) => ({ entry: { actionId: ids[i]!, outputId: hex(b), size: b.length, timeNanos: 3n }, bytes: b })), 9);
+    t.events.packFound(session.id, bodies.map((b, i) => ({ entry: { actionId: ids[i]!, outputId: hex(b), size: b.length, timeNanos: 3n }, bytes: b })), 9, 9);
     for (const id of ids) expect(t.cache.get(id, session)).toBeDefined();
     expect(Bun.file(t.local.layout.actionPath(ids[0]!)).size).toBe(0); // held in memory during the session
     await Bun.write(t.local.layout.actionPath(ids[1]!).replace(/\/[^/]+$/, ""), "a file where the shard directory goes");

@@ -30,6 +30,7 @@ cacheContract("tiered (local + S3 on versitygw)", async () => {
       minUploadSize: 0,
       uploadTimeoutMs: 30_000,
       fsync: false,
+      compression: "zstd",
       log,
     }),
     stop: async () => {

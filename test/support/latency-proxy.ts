@@ -1,7 +1,9 @@
 /**
  * A TCP proxy that adds a fixed delay to every read from the client before
  * forwarding it upstream, so each request/response exchange costs `delayMs`
- * more, like a distant S3 endpoint. Order within a connection is kept.
+ * more, like a distant S3 endpoint. Order within a connection is kept. With
+ * `bitsPerSecond`, each direction is also one shared link of that capacity
+ * (all connections together), like a runner's network.
  */
 import type { Socket } from "bun";
 
@@ -9,8 +11,29 @@ export interface LatencyProxy {
   port: number;
   endpoint: string;
   delayMs: number;
+  /** Bytes that crossed the link from the server to the client. */
+  bytesDown: number;
   stop(): void;
 }
+
+/** One direction of a link of fixed capacity: when each chunk may go, in order, across all connections. */
+class Link {
+  private freeAt = 0;
+  constructor(private readonly bitsPerSecond: number) {}
+  /** Runs `send` once `bytes` have had their time on the link. */
+  schedule(bytes: number, send: () => void): void {
+    if (!Number.isFinite(this.bitsPerSecond)) return send();
+    const now = performance.now();
+    const idle = this.freeAt <= now;
+    this.freeAt = Math.max(now, this.freeAt) + (bytes * 8 * 1000) / this.bitsPerSecond;
+    // Delivered when its last bit is across; only an idle link may deliver at once (nothing queued to overtake).
+    if (idle && this.freeAt - now < 1) send();
+    else setTimeout(send, this.freeAt - now);
+  }
+}
+
+/** Pieces small enough that a large body does not hold the link in one step. */
+const PIECE = 16 << 10;
 
 interface Pair { upstream?: Socket<Pair>; client: Socket<Pair>; toUpstream: Buffer[]; toClient: Buffer[]; closed: boolean }
 
@@ -27,8 +50,10 @@ function pump(sock: Socket<Pair> | undefined, queue: Buffer[]): void {
   }
 }
 
-export function startLatencyProxy(target: { hostname: string; port: number }, delayMs: number): LatencyProxy {
-  const proxy: LatencyProxy = { port: 0, endpoint: "", delayMs, stop: () => listener.stop(true) };
+export function startLatencyProxy(target: { hostname: string; port: number }, delayMs: number, opts: { bitsPerSecond?: number } = {}): LatencyProxy {
+  const proxy: LatencyProxy = { port: 0, endpoint: "", delayMs, bytesDown: 0, stop: () => listener.stop(true) };
+  const down = new Link(opts.bitsPerSecond ?? Infinity);
+  const up = new Link(opts.bitsPerSecond ?? Infinity);
   const listener = Bun.listen<Pair>({
     hostname: "127.0.0.1",
     port: 0,
@@ -41,7 +66,14 @@ export function startLatencyProxy(target: { hostname: string; port: number }, de
           data: pair,
           socket: {
             open(up) { pair.upstream = up; up.data = pair; pump(up, pair.toUpstream); },
-            data(_up, chunk) { pair.toClient.push(Buffer.from(chunk)); pump(pair.client, pair.toClient); },
+            data(_up, chunk) {
+              const copy = Buffer.from(chunk);
+              proxy.bytesDown += copy.length;
+              for (let at = 0; at < copy.length; at += PIECE) {
+                const piece = copy.subarray(at, at + PIECE);
+                down.schedule(piece.length, () => { pair.toClient.push(piece); pump(pair.client, pair.toClient); });
+              }
+            },
             drain(up) { pump(up, pair.toUpstream); },
             close() { if (!pair.closed) { pair.closed = true; pair.client.end(); } },
             error() { pair.client.end(); },
@@ -51,10 +83,10 @@ export function startLatencyProxy(target: { hostname: string; port: number }, de
       data(client, chunk) {
         const pair = client.data;
         const copy = Buffer.from(chunk);
-        setTimeout(() => {
+        setTimeout(() => up.schedule(copy.length, () => {
           pair.toUpstream.push(copy);
           pump(pair.upstream, pair.toUpstream);
-        }, proxy.delayMs);
+        }), proxy.delayMs);
       },
       drain(client) { pump(client, client.data.toClient); },
       close(client) { const p = client.data; if (!p.closed) { p.closed = true; setTimeout(() => p.upstream?.end(), proxy.delayMs); } },

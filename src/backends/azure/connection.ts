@@ -4,6 +4,7 @@
  * account, or that cannot be read, is refused with the reason (never the
  * secret).
  */
+import { isLoopbackHost } from "../../blob/http.ts";
 
 /** Azurite's documented development account and key (public, not a secret). */
 export const DEV_ACCOUNT = "devstoreaccount1";
@@ -49,6 +50,8 @@ export function checkEndpoint(raw: string): string {
   if ((u.protocol !== "https:" && u.protocol !== "http:") || u.username || u.password || u.search || u.hash) {
     throw new Error(`BlobEndpoint ${JSON.stringify(`${u.protocol}//${u.host}${u.pathname}`)} must be a plain http(s) URL`);
   }
+  // Signed requests and SAS tokens must not cross a network in clear.
+  if (u.protocol === "http:" && !isLoopbackHost(u.hostname)) throw new Error(`BlobEndpoint ${JSON.stringify(`${u.protocol}//${u.host}${u.pathname}`)} must be https (plain http only to this machine)`);
   return `${u.origin}${u.pathname}`.replace(/\/+$/, "");
 }
 
@@ -80,6 +83,7 @@ export function parseConnectionString(text: string, account: string): Connection
   }
   const protocol = (fields.get("defaultendpointsprotocol") ?? "https").toLowerCase();
   if (protocol !== "https" && protocol !== "http") throw new Error(`DefaultEndpointsProtocol must be https or http`);
+  if (protocol === "http" && !fields.get("blobendpoint")) throw new Error(`DefaultEndpointsProtocol=http would send credentials in clear to Azure: use https (plain http only with a BlobEndpoint on this machine)`);
   const suffix = fields.get("endpointsuffix") ?? "core.windows.net";
   if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(suffix)) throw new Error(`EndpointSuffix ${JSON.stringify(suffix.slice(0, 64))} is not a host name`);
   const blob = fields.get("blobendpoint");

@@ -31,9 +31,43 @@ export function unescapeXml(text: string): string {
   });
 }
 
-function field(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<${tag}(\\s[^>]*)?>([^<]*)</${tag}>`).exec(xml);
-  return m ? m[2] : undefined;
+/**
+ * The first `<tag ...>text</tag>` in `xml`: its attributes and its text (no
+ * markup inside). Found with indexOf, never a backtracking pattern: a
+ * hostile page must cost linear time.
+ */
+function element(xml: string, tag: string, from = 0): { attrs: string; text: string; end: number } | undefined {
+  for (let at = xml.indexOf(`<${tag}`, from); at >= 0; at = xml.indexOf(`<${tag}`, at + 1)) {
+    const after = xml.charCodeAt(at + tag.length + 1);
+    if (after !== 62 /* > */ && after !== 32 && after !== 9 && after !== 10 && after !== 13) continue;
+    const open = xml.indexOf(">", at);
+    if (open < 0) return undefined;
+    const close = xml.indexOf(`</${tag}>`, open);
+    if (close < 0) return undefined;
+    const text = xml.slice(open + 1, close);
+    if (text.includes("<")) continue;
+    return { attrs: xml.slice(at + tag.length + 1, open), text, end: close + tag.length + 3 };
+  }
+  return undefined;
+}
+
+const field = (xml: string, tag: string) => element(xml, tag)?.text;
+
+/** The bodies of every `<Blob>...</Blob>`, in order, and the text outside them. */
+function blobs(xml: string): { bodies: string[]; outside: string } {
+  const bodies: string[] = [];
+  let outside = "";
+  let at = 0;
+  for (;;) {
+    const open = xml.indexOf("<Blob>", at);
+    if (open < 0) break;
+    const close = xml.indexOf("</Blob>", open);
+    if (close < 0) throw new Error("a Blob element is not closed");
+    outside += xml.slice(at, open);
+    bodies.push(xml.slice(open + 6, close));
+    at = close + 7;
+  }
+  return { bodies, outside: outside + xml.slice(at) };
 }
 
 /**
@@ -44,13 +78,13 @@ export function parseListPage(xml: string, prefix: string, after: string): ListP
   if (!/<EnumerationResults[\s>]/.test(xml)) throw new Error("not a List Blobs answer (no EnumerationResults)");
   const items: BlobInfo[] = [];
   let last = after;
-  for (const m of xml.matchAll(/<Blob>([\s\S]*?)<\/Blob>/g)) {
-    const body = m[1]!;
-    const nameTag = /<Name(\s+Encoded="true")?\s*>([^<]*)<\/Name>/.exec(body);
-    if (!nameTag) throw new Error("a Blob without a Name");
-    let key = unescapeXml(nameTag[2]!);
+  const { bodies, outside } = blobs(xml);
+  for (const body of bodies) {
+    const nameTag = element(body, "Name");
+    if (!nameTag || !/^(\s+Encoded="(true|false)")?\s*$/.test(nameTag.attrs)) throw new Error("a Blob without a Name");
+    let key = unescapeXml(nameTag.text);
     // Names with characters XML cannot carry come percent-encoded.
-    if (nameTag[1]) key = decodeURIComponent(key);
+    if (nameTag.attrs.includes('"true"')) key = decodeURIComponent(key);
     if (!key.startsWith(prefix)) throw new Error(`${JSON.stringify(key.slice(0, 200))} is not under the prefix ${JSON.stringify(prefix)}`);
     if (!(key > last)) throw new Error(`${JSON.stringify(key.slice(0, 200))} is out of order (after ${JSON.stringify(last.slice(0, 200))})`);
     const sizeText = field(body, "Content-Length");
@@ -62,7 +96,7 @@ export function parseListPage(xml: string, prefix: string, after: string): ListP
     last = key;
   }
   // Outside the Blob elements (a name cannot hold a raw "<", so none can fake it).
-  const marker = field(xml.replace(/<Blob>[\s\S]*?<\/Blob>/g, ""), "NextMarker");
+  const marker = field(outside, "NextMarker");
   if (marker !== undefined && marker.length > 4096) throw new Error("NextMarker is too long");
   return { items, next: marker ? unescapeXml(marker) : undefined };
 }

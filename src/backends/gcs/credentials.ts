@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { stat } from "node:fs/promises";
-import { boundedBody, request } from "../../blob/http.ts";
+import { boundedBody, isLoopbackHost, request } from "../../blob/http.ts";
 import { BlobError } from "../../blob/port.ts";
 import { CREDENTIAL_FILE_MAX, CredentialError, parseCredential, readBoundedFile } from "./keyfile.ts";
 import { exchangeFor, oauthToken, type Exchange, type ExchangeContext, type Token } from "./tokens.ts";
@@ -51,7 +51,12 @@ export function gcsEndpoint(env: Env, name: string): GcsEndpoint {
   if (emulator && custom) throw new BlobError("invalid", `[gcs] ${name}: STORAGE_EMULATOR_HOST and GOCACHE_GCS_ENDPOINT are both set; set only one (an emulator takes no credentials, an endpoint does)`);
   // Like Google's clients: a bare host:port is an emulator over plain http.
   if (emulator) return { base: baseUrl(/^[a-z][a-z0-9+.-]*:\/\//i.test(emulator) ? emulator : `http://${emulator}`, "STORAGE_EMULATOR_HOST", name), authenticated: false };
-  if (custom) return { base: baseUrl(custom, "GOCACHE_GCS_ENDPOINT", name), authenticated: true };
+  if (custom) {
+    const base = baseUrl(custom, "GOCACHE_GCS_ENDPOINT", name);
+    // It gets our bearer tokens: never in clear over a network.
+    if (base.startsWith("http:") && !isLoopbackHost(new URL(base).hostname)) throw new BlobError("invalid", `[gcs] ${name}: GOCACHE_GCS_ENDPOINT must be https (plain http only to this machine): it is sent access tokens`);
+    return { base, authenticated: true };
+  }
   return { base: "https://storage.googleapis.com", authenticated: true };
 }
 

@@ -26,6 +26,26 @@ export async function openS3(spec: S3Spec, o: BackendOptions): Promise<BlobStore
   const client = () => (sdk ??= import("./sdk.ts").then((m) => m.createS3Client(spec, region)));
   const sign = signer({ ...spec, region, credentials: credentialProvider({ name, env: o.env, client }) });
   let conditionalWrites = true;
+  /** One listing of the bucket, to tell a missing key from a missing bucket where S3's answer cannot (a HEAD has no body). */
+  let bucketSeen: Promise<void> | undefined;
+  const page = async (prefix: string, token: string | undefined, maxKeys: number) => {
+    const label = what("list", prefix);
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new BlobError("unavailable", `[s3] ${label}: no answer in ${o.timeoutMs} ms`)), o.timeoutMs); });
+    try {
+      return await Promise.race([(await sign.client()).list({ prefix, maxKeys, continuationToken: token }), timeout]);
+    } catch (err) {
+      if (err instanceof BlobError) throw err;
+      throw fromSdkError(label, err) ?? new BlobError("not-found", `[s3] ${label}: no such bucket`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const checkBucket = () => {
+    bucketSeen ??= page("", undefined, 1).then(() => {});
+    bucketSeen.catch(() => { bucketSeen = undefined; }); // asked again next time
+    return bucketSeen;
+  };
 
   const what = (op: string, key: string) => `${op} ${name}/${key}`;
   /** The response when it is a success; undefined for a missing key; throws a BlobError otherwise. */
@@ -35,11 +55,14 @@ export async function openS3(spec: S3Spec, o: BackendOptions): Promise<BlobStore
     const res = await request(await sign.url(key, method), { method, ...init, timeoutMs: o.timeoutMs }, label);
     if (res.status >= 200 && res.status < 300) return res;
     const text = method === "HEAD" ? "" : new TextDecoder().decode(await boundedBody(res, ERROR_BODY_MAX, label).catch(() => new Uint8Array(0)));
-    const code = /<Code>([^<]{0,100})<\/Code>/.exec(text)?.[1] ?? "";
-    const message = /<Message>([^<]{0,300})<\/Message>/.exec(text)?.[1] ?? "";
+    // The server's words, checked: a code is a name, a message printable and short (it goes to the log).
+    const code = /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(text)?.[1] ?? "";
+    const message = (/<Message>([^<]{0,300})<\/Message>/.exec(text)?.[1] ?? "").replace(/[^\x20-\x7e]/g, " ");
     if (res.status === 412 || res.status === 501) throw Object.assign(new BlobError("invalid", `[s3] ${label}: HTTP ${res.status}`, { status: res.status, code }), { conditional: res.status });
     const err = s3Failure(label, res.status, code, message);
     if (err) throw err;
+    // A 404 that does not say NoSuchKey (a HEAD, or a page from something that is not S3): a miss only if the bucket is there.
+    if (code !== "NoSuchKey") await checkBucket();
     return undefined;
   };
   const put = async (key: string, body: Uint8Array | Blob, ifAbsent: boolean) => {
@@ -85,16 +108,19 @@ export async function openS3(spec: S3Spec, o: BackendOptions): Promise<BlobStore
     async *list(prefix) {
       if (!isValidKey(prefix, { prefix: true })) throw new BlobError("invalid", `[s3] ${what("list", prefix.slice(0, 200))}: not a valid prefix`);
       let token: string | undefined;
+      let last = "";
       do {
-        let page: Awaited<ReturnType<Bun.S3Client["list"]>>;
-        try {
-          page = await (await sign.client()).list({ prefix, maxKeys: o.listPageSize, continuationToken: token });
-        } catch (err) {
-          throw fromSdkError(what("list", prefix), err) ?? new BlobError("not-found", `[s3] ${what("list", prefix)}: no such bucket`, { cause: err });
+        const p = await page(prefix, token, o.listPageSize);
+        for (const c of p.contents ?? []) {
+          const info = checkedInfo(c, prefix, name);
+          // Strictly increasing: pages move on, and a server cannot make a listing go round for ever.
+          if (info.key <= last) throw new BlobError("invalid", `[s3] ${what("list", prefix)}: keys out of order`);
+          last = info.key;
+          yield info;
         }
-        for (const c of page.contents ?? []) yield checkedInfo(c, prefix, name);
-        token = page.isTruncated ? page.nextContinuationToken : undefined;
-        if (page.isTruncated && !token) throw new BlobError("invalid", `[s3] ${what("list", prefix)}: a truncated page without a continuation token`);
+        const next = p.isTruncated ? p.nextContinuationToken : undefined;
+        if (p.isTruncated && (!next || next === token)) throw new BlobError("invalid", `[s3] ${what("list", prefix)}: a truncated page without a new continuation token`);
+        token = next;
       } while (token);
     },
     async delete(key) {

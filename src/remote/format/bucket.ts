@@ -13,13 +13,16 @@
  */
 import { BlobError, LocalWriteError, type BlobStore } from "../../blob/port.ts";
 import {
-  AX_READ_MAX, MANIFEST_READ_MAX, OBJECT_READ_MAX, PACK_READ_MAX, POINTER_READ_MAX, RECORD_READ_MAX,
+  AX_READ_MAX, MANIFEST_READ_MAX, PACK_READ_MAX, POINTER_READ_MAX, RECORD_READ_MAX,
   actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
-  manifestIndexKey, manifestKey, outputKey, packKey, type PackPart, type RemoteRecord,
+  manifestIndexKey, manifestKey, packKey, type PackPart, type RemoteRecord,
 } from "./layout.ts";
 import type { Mapping } from "../../store/store.ts";
+import type { Encoding } from "./layout.ts";
+import { Outputs } from "./outputs.ts";
 
 export * from "./layout.ts";
+export { CorruptObjectError } from "./outputs.ts";
 
 /** Attempts per read, counting the first (requests are not retried below this). */
 const READ_ATTEMPTS = 3;
@@ -27,13 +30,26 @@ const READ_ATTEMPTS = 3;
 export interface CacheBucketOptions {
   blobs: BlobStore;
   prefix: string;
+  /** The form this writer stores outputs, inline records and packs in (--compression). */
+  encoding?: Encoding;
 }
 
-/** What may be read for one output: its recorded size (the bucket's claim, so capped too), else the cap. */
-const objectBound = (size: number) => (size >= 0 ? Math.min(size, OBJECT_READ_MAX) : OBJECT_READ_MAX);
-
 export class CacheBucket {
-  constructor(private readonly opts: CacheBucketOptions) {}
+  /** Outputs in either form (outputs.ts). */
+  readonly outputs: Outputs;
+  /** The form this writer stores in; what readers ask for first. */
+  readonly encoding: Encoding;
+
+  constructor(private readonly opts: CacheBucketOptions) {
+    this.encoding = opts.encoding ?? "raw";
+    this.outputs = new Outputs({
+      prefix: opts.prefix,
+      encoding: this.encoding,
+      blobs: opts.blobs,
+      read: (key, what, max) => this.read(key, what, max),
+      retrying: (what, op) => this.retrying(what, op),
+    });
+  }
 
   async getAction(actionId: string): Promise<RemoteRecord | undefined> {
     const text = await this.read(actionKey(this.opts.prefix, actionId), `read action ${actionId}`, RECORD_READ_MAX);
@@ -43,32 +59,9 @@ export class CacheBucket {
     return record;
   }
 
-  /** An object (unverified); `size`, when known (>= 0), bounds what is read. */
-  getObject(outputId: string, size = -1): Promise<Uint8Array | undefined> {
-    return this.read(outputKey(this.opts.prefix, outputId), `read output ${outputId}`, objectBound(size));
-  }
-
-  /** Streams an object into the file at `path` (unverified): its size, or undefined when the bucket lacks it. */
-  getObjectToFile(outputId: string, path: string, size = -1): Promise<number | undefined> {
-    return this.retrying(`read output ${outputId}`, () => this.opts.blobs.readToFile(outputKey(this.opts.prefix, outputId), path, objectBound(size)));
-  }
 
   async putAction(actionId: string, record: RemoteRecord): Promise<void> {
     await this.write(actionKey(this.opts.prefix, actionId), new TextEncoder().encode(encodeRemoteRecord(record)), `write action ${actionId}`);
-  }
-
-  /**
-   * Writes an object unless the bucket has it already; says which. With
-   * `replace` it is written whatever is there (the copy there was found
-   * corrupt: a conditional write would keep it for good).
-   */
-  async putObject(outputId: string, bytes: Uint8Array | Blob, opts: { replace?: boolean } = {}): Promise<"written" | "exists"> {
-    const what = `write output ${outputId}`;
-    try {
-      return await this.opts.blobs.write(outputKey(this.opts.prefix, outputId), bytes, { ifAbsent: !opts.replace });
-    } catch (err) {
-      throw new Error(`[remote] ${what}`, { cause: err });
-    }
   }
 
   async getAx(actionId: string): Promise<ReturnType<typeof decodeAx>> {
@@ -77,7 +70,7 @@ export class CacheBucket {
   }
 
   async putAx(entry: Mapping, inline: Uint8Array | undefined): Promise<void> {
-    await this.write(axKey(this.opts.prefix, entry.actionId), encodeAx(entry, inline), `write ax ${entry.actionId}`);
+    await this.write(axKey(this.opts.prefix, entry.actionId), encodeAx(entry, inline, this.encoding), `write ax ${entry.actionId}`);
   }
 
   /** The key of the manifest indexed under this action, if any. */
@@ -97,14 +90,14 @@ export class CacheBucket {
     return entries;
   }
 
-  /** The small outputs packed with the manifest at `key` (unverified), if it has a pack. */
-  async getPack(key: string): Promise<Map<string, Uint8Array> | undefined> {
+  /** The small outputs packed with the manifest at `key` (unverified), if it has a pack, and the pack's size in the bucket. */
+  async getPack(key: string): Promise<{ parts: Map<string, Uint8Array>; wire: number } | undefined> {
     const hash = key.slice(manifestKey(this.opts.prefix, "").length);
     const bytes = await this.read(packKey(this.opts.prefix, hash), `read pack ${hash}`, PACK_READ_MAX);
     if (!bytes) return undefined;
     const parts = decodePack(bytes);
-    if (!parts) throw new Error(`[remote] read pack ${hash}: malformed`);
-    return parts;
+    if (!parts) throw new Error(`[remote] read pack ${hash}: malformed, or over its bounds`);
+    return { parts, wire: bytes.length };
   }
 
   /**
@@ -115,7 +108,7 @@ export class CacheBucket {
     const body = encodeManifest(entries);
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
     const k = manifestKey(this.opts.prefix, hash);
-    if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack), `write pack ${hash}`);
+    if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack, this.encoding), `write pack ${hash}`);
     await this.write(k, body, `write manifest ${k}`);
     const pointer = new TextEncoder().encode(k);
     await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)));

@@ -6,6 +6,7 @@
  *   [<prefix>/]output/<first two hex>/<output id hex>   the raw output bytes
  */
 import type { Mapping } from "../../store/store.ts";
+import { compress, decompress, isZstd } from "./zstd.ts";
 
 export interface RemoteRecord {
   outputId: string;
@@ -33,9 +34,12 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  * Our own additions, under key prefixes tailscale/go-cache-plugin never uses
  * (its records above are still written, so it keeps working on our bucket):
  *
- *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>\n" followed, when
- *                                           size <= INLINE_MAX, by the output bytes: one GET
- *                                           answers both the action and its output
+ *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>[ zstd]\n" followed, when
+ *                                           size <= INLINE_MAX, by the output bytes (a zstd frame
+ *                                           with " zstd"): one GET answers both the action and
+ *                                           its output
+ *   [<prefix>/]zoutput/<xx>/<output id>     the output as one zstd frame (--compression zstd, the
+ *                                           default; with none it goes to output/ raw instead)
  *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
  *                                           lines: every entry one session used
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
@@ -43,8 +47,15 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
  *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
  *                                           "<output id> <size>\n", then the n outputs back to
- *                                           back; one GET instead of hundreds (written first)
+ *                                           back; one GET instead of hundreds (written first);
+ *                                           with zstd, that whole text as one zstd frame (the
+ *                                           frame's magic tells the two apart)
+ *
+ * Readers accept both forms of everything, whatever their own --compression:
+ * a fleet may mix versions, and the Go original writes output/ only. Sizes
+ * and SHA-256s are always those of the raw output, checked after inflating.
  */
+export type Encoding = "raw" | "zstd";
 export const INLINE_MAX = 128 * 1024;
 
 /**
@@ -66,6 +77,9 @@ export const OBJECT_READ_MAX = 4 * 2 ** 30;
 
 const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
 export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
+export const zoutputKey = (prefix: string, outputId: string) => key(prefix, "zoutput", outputId);
+/** What may be read for a zstd frame of `size` raw bytes (zstd's worst case is a little over the input). */
+export const frameBound = (size: number) => size + (size >> 7) + 1024;
 export const manifestIndexKey = (prefix: string, actionId: string) => key(prefix, "manifest-index", actionId);
 export const manifestKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}manifest/${hash}`;
 export const packKey = (prefix: string, hash: string) => `${prefix ? `${prefix}/` : ""}pack/${hash}`;
@@ -81,7 +95,7 @@ export const PACK_READ_MAX = PACK_MAX + PACK_ENTRIES_MAX * 100;
 
 export interface PackPart { outputId: string; bytes: Uint8Array }
 
-export function encodePack(parts: PackPart[]): Uint8Array {
+export function encodePack(parts: PackPart[], encoding: Encoding = "raw"): Uint8Array {
   const head = new TextEncoder().encode(`${PACK_MAGIC} ${parts.length}\n${parts.map((p) => `${p.outputId} ${p.bytes.length}\n`).join("")}`);
   let size = head.length;
   for (const p of parts) size += p.bytes.length;
@@ -92,11 +106,19 @@ export function encodePack(parts: PackPart[]): Uint8Array {
     out.set(p.bytes, at);
     at += p.bytes.length;
   }
-  return out;
+  return encoding === "zstd" ? compress(out) : out;
 }
 
-/** Output ID -> bytes (views into `bytes`, unverified). Undefined when malformed. */
+/** Output ID -> bytes (views into the pack, unverified). Undefined when malformed, or a frame that inflates past PACK_READ_MAX. */
 export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefined {
+  if (isZstd(bytes)) {
+    try {
+      bytes = decompress(bytes, PACK_READ_MAX);
+    } catch {
+      return undefined;
+    }
+    if (bytes.length >= PACK_READ_MAX) return undefined;
+  }
   const ascii = new TextDecoder("latin1");
   const firstNl = bytes.indexOf(10);
   const m = firstNl > 0 ? /^gcp-pack 1 (\d{1,7})$/.exec(ascii.decode(bytes.subarray(0, firstNl))) : null;
@@ -121,24 +143,40 @@ export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefin
   return at === bytes.length ? out : undefined;
 }
 
-export function encodeAx(r: Mapping, inline: Uint8Array | undefined): Uint8Array {
-  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}\n`);
+/** The `ax` record; with zstd its inline bytes (when given) are stored as one zstd frame. */
+export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: Encoding = "raw"): Uint8Array {
+  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}${encoding === "zstd" ? " zstd" : ""}\n`);
   if (!inline) return head;
-  const out = new Uint8Array(head.length + inline.length);
+  const body = encoding === "zstd" ? compress(inline) : inline;
+  const out = new Uint8Array(head.length + body.length);
   out.set(head);
-  out.set(inline, head.length);
+  out.set(body, head.length);
   return out;
 }
 
-/** The record and, when the bytes are inline, the output. Undefined when malformed. */
-export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; inline?: Uint8Array } | undefined {
+/**
+ * The record and, when the bytes are inline, the output (inflated; its size
+ * checked, its SHA-256 not: the caller's). Undefined when malformed.
+ * `encoding` says where the output is kept (zoutput/ or output/).
+ */
+export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; encoding: Encoding; inline?: Uint8Array } | undefined {
   const nl = bytes.indexOf(10);
   if (nl < 0 || nl > 200) return undefined;
-  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
   if (!m) return undefined;
   const size = Number(m[3]);
-  const rest = bytes.subarray(nl + 1);
-  return { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, inline: rest.length === size && size > 0 ? rest : size === 0 ? rest : undefined };
+  const encoding: Encoding = m[4] ? "zstd" : "raw";
+  const record = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding };
+  let rest: Uint8Array = bytes.subarray(nl + 1);
+  if (rest.length === 0) return size === 0 && encoding === "raw" ? { ...record, inline: rest } : record;
+  if (encoding === "zstd") {
+    try {
+      rest = decompress(rest, size);
+    } catch {
+      return record; // a bad inline frame: the output is fetched on its own (and verified there)
+    }
+  }
+  return rest.length === size ? { ...record, inline: rest } : record;
 }
 
 export function encodeManifest(entries: Mapping[]): Uint8Array {

@@ -11,7 +11,7 @@ import { openTemp, publish, sha256Hex, type LocalStore } from "../../store/local
 import { digestMismatch, installVerified, localFailure, sizeMismatch } from "../../store/install.ts";
 import type { Mapping } from "../../store/store.ts";
 import { LocalWriteError } from "../../blob/port.ts";
-import { PACK_ENTRY_MAX, type CacheBucket } from "../format/bucket.ts";
+import { CorruptObjectError, PACK_ENTRY_MAX, type CacheBucket, type Encoding } from "../format/bucket.ts";
 import type { FetchOutcome } from "./messages.ts";
 
 /** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
@@ -22,19 +22,32 @@ export async function fetchEntry(bucket: CacheBucket, local: LocalStore, actionI
     bucket.getAx(actionId).catch(() => undefined), // ours is an optimisation; the compatible record decides
     bucket.getAction(actionId),
   ]);
-  const record = ax ?? (action && { ...action, size: -1, inline: undefined });
+  // Only our ax record knows the size and the form; the compatible record's output is raw.
+  const record = ax ?? (action && { ...action, size: -1, encoding: "raw" as const, inline: undefined });
   if (!record) return { miss: "no-action" };
-  return install(bucket, local, { actionId, outputId: record.outputId, size: record.size, timeNanos: record.timeNanos }, record.inline);
+  return install(bucket, local, { actionId, outputId: record.outputId, size: record.size, timeNanos: record.timeNanos }, { inline: record.inline, prefer: record.encoding });
 }
 
-/** Installs an entry whose record is known (from a record or a manifest); fetches the output unless present. */
-export async function install(bucket: CacheBucket, local: LocalStore, e: Mapping, inline?: Uint8Array): Promise<FetchOutcome> {
+/**
+ * Installs an entry whose record is known (from a record or a manifest);
+ * fetches the output unless present, asking first for the form `prefer`
+ * (default: the bucket's own).
+ */
+export async function install(bucket: CacheBucket, local: LocalStore, e: Mapping, o: { inline?: Uint8Array; prefer?: Encoding } = {}): Promise<FetchOutcome> {
   const present = presentObject(local, e);
   if (present) return present;
-  if (!inline && (e.size > STREAM_OVER || e.size < 0)) return download(bucket, local, e);
-  const body = inline ?? (await bucket.getObject(e.outputId, e.size));
-  if (!body) return { miss: "no-output", detail: e.outputId };
-  return installVerified(local, e, body);
+  const prefer = o.prefer ?? bucket.encoding;
+  if (!o.inline && (e.size > STREAM_OVER || e.size < 0)) return download(bucket, local, e, prefer);
+  let got;
+  try {
+    got = o.inline ? { value: o.inline, wire: 0 } : await bucket.outputs.get(e.outputId, e.size, prefer);
+  } catch (err) {
+    if (err instanceof CorruptObjectError) return { miss: "digest-mismatch", detail: err.message, outputId: e.outputId };
+    throw err;
+  }
+  if (!got) return { miss: "no-output", detail: e.outputId };
+  const outcome = installVerified(local, e, got.value);
+  return "hit" in outcome ? { ...outcome, wire: got.wire } : outcome;
 }
 
 /**
@@ -59,7 +72,7 @@ function presentObject(local: LocalStore, e: Mapping): FetchOutcome | undefined 
 }
 
 /** Streams the output into a temporary file beside its final name and publishes it only if its SHA-256 is the output ID. */
-async function download(bucket: CacheBucket, local: LocalStore, e: Mapping): Promise<FetchOutcome> {
+async function download(bucket: CacheBucket, local: LocalStore, e: Mapping, prefer: Encoding): Promise<FetchOutcome> {
   const finalPath = local.layout.objectPath(e.outputId);
   let tmp;
   try {
@@ -70,16 +83,18 @@ async function download(bucket: CacheBucket, local: LocalStore, e: Mapping): Pro
   }
   let published = false;
   try {
-    const size = await bucket.getObjectToFile(e.outputId, tmp.path, e.size);
-    if (size === undefined) return { miss: "no-output", detail: e.outputId };
+    const got = await bucket.outputs.getToFile(e.outputId, tmp.path, e.size, prefer, `${tmp.path.slice(0, -".tmp".length)}.zst.tmp`);
+    if (got === undefined) return { miss: "no-output", detail: e.outputId };
+    const size = got.value;
     // Mapped, not read: the bytes are in the page cache already.
     const bad = sizeMismatch(e, size) ?? digestMismatch(e, sha256Hex(size > 0 ? Bun.mmap(tmp.path) : new Uint8Array(0)));
     if (bad) return bad;
     publish(tmp.path, finalPath, local.fsync);
     published = true;
-    return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size };
+    return { hit: { outputId: e.outputId, size, timeNanos: e.timeNanos }, bytes: size, wire: got.wire };
   } catch (err) {
     if (err instanceof LocalWriteError) return localFailure(e, err); // writing the file failed, not the request
+    if (err instanceof CorruptObjectError) return { miss: "digest-mismatch", detail: err.message, outputId: e.outputId };
     throw err;
   } finally {
     if (!published) try { unlinkSync(tmp.path); } catch { /* never written */ }

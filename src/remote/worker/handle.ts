@@ -7,12 +7,14 @@ import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, 
 import type { ActionRecord, Mapping } from "../../store/store.ts";
 
 export interface WorkerEvents {
-  uploaded(actionId: string, outcome: UploadOutcome, bytes: number): void;
+  /** `bytes`: the output's size when written; `stored`: what the bucket holds for it (compressed, or raw). */
+  uploaded(actionId: string, outcome: UploadOutcome, bytes: number, stored: number): void;
   uploadFailed(actionId: string, kind: string, message: string, retryInMs: number): void;
   manifestFound(session: number, key: string, entries: number): void;
-  packFound(session: number, entries: PackedEntry[], bytes: number): void;
+  /** `wire`: the pack's size in the bucket (what was downloaded). */
+  packFound(session: number, entries: PackedEntry[], bytes: number, wire: number): void;
   /** `record`: the installed entry's action record, which the main thread keeps (the worker writes objects only). */
-  prefetched(session: number, actionId: string, bytes: number, record: ActionRecord): void;
+  prefetched(session: number, actionId: string, bytes: number, wire: number, record: ActionRecord): void;
   warn(kind: string, message: string): void;
   fatal(kind: string, message: string): void;
 }
@@ -97,11 +99,11 @@ export class WorkerHandle {
         this.waiting.delete(msg.id);
         return resolve?.(msg.outcome);
       }
-      case "uploaded": return this.events.uploaded(msg.actionId, msg.outcome, msg.bytes);
+      case "uploaded": return this.events.uploaded(msg.actionId, msg.outcome, msg.bytes, msg.stored);
       case "uploadFailed": return this.events.uploadFailed(msg.actionId, msg.error.kind, msg.error.message, msg.retryInMs);
       case "manifestFound": return this.events.manifestFound(msg.session, msg.key, msg.entries);
-      case "packFound": return this.events.packFound(msg.session, msg.entries, msg.bytes);
-      case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes, msg.record);
+      case "packFound": return this.events.packFound(msg.session, msg.entries, msg.bytes, msg.wire);
+      case "prefetched": return this.events.prefetched(msg.session, msg.actionId, msg.bytes, msg.wire, msg.record);
       case "sessionDone": {
         const resolve = this.ending.get(msg.session);
         this.ending.delete(msg.session);

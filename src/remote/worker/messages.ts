@@ -1,5 +1,6 @@
 /** Messages between the protocol loop (main thread) and the remote worker. */
 import type { BlobSpec } from "../../blob/spec.ts";
+import type { Encoding } from "../format/layout.ts";
 import type { InstallOutcome } from "../../store/install.ts";
 import type { ActionRecord, Mapping } from "../../store/store.ts";
 
@@ -15,6 +16,8 @@ export interface WorkerConfig {
   readOnly: boolean;
   /** --fsync: installed files are synced before they are renamed into place. */
   fsync: boolean;
+  /** --compression: the form outputs, inline records and packs are stored in. */
+  compression: Encoding;
 }
 
 export type UploadOutcome = "written" | "exists" | "gone" | "corrupt";
@@ -38,19 +41,21 @@ export interface PackedEntry { entry: Mapping; bytes: Uint8Array }
 /** An install's outcome (a digest mismatch names the output whose bucket copy failed its check), or a remote miss or failure. */
 export type FetchOutcome =
   | Exclude<InstallOutcome, { hit: ActionRecord }>
-  | { hit: ActionRecord; bytes: number; prefetched?: boolean }
+  /** `bytes`: the output's size; `wire`: what was downloaded for it (compressed, or 0 when it came inline). */
+  | { hit: ActionRecord; bytes: number; wire?: number; prefetched?: boolean }
   | { miss: "no-action" | "no-output" | "digest-mismatch"; detail?: string; outputId?: string }
   | { error: FailureInfo };
 
 export type FromWorker =
   | { t: "fetched"; id: number; outcome: FetchOutcome }
   /** corrupt: the local object failed its check and was removed, not uploaded. */
-  | { t: "uploaded"; actionId: string; outcome: UploadOutcome; bytes: number }
+  /** `stored`: bytes written to the bucket for the output (compressed, or raw with --compression none). */
+  | { t: "uploaded"; actionId: string; outcome: UploadOutcome; bytes: number; stored: number }
   | { t: "uploadFailed"; actionId: string; error: FailureInfo; retryInMs: number }
   | { t: "manifestFound"; session: number; key: string; entries: number }
-  | { t: "prefetched"; session: number; actionId: string; bytes: number; record: ActionRecord }
+  | { t: "prefetched"; session: number; actionId: string; bytes: number; wire: number; record: ActionRecord }
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
-  | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number }
+  | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number; wire: number }
   | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
   /** Something the user should hear about once (per kind), that changes no outcome. */
   | { t: "warn"; kind: string; message: string }

@@ -92,7 +92,8 @@ export class SessionPrefetch {
     // The pack first, alone: sharing the link with the downloads made it
     // arrive late (~40% slower fresh builds). No pack, or a bad one: every
     // entry is downloaded on its own.
-    const parts = await this.opts.bucket.getPack(key).catch(() => undefined);
+    const pack = await this.opts.bucket.getPack(key).catch(() => undefined);
+    const parts = pack?.parts;
     if (this.stopped) return;
     const packed: PackedEntry[] = [];
     let packedBytes = 0;
@@ -106,7 +107,7 @@ export class SessionPrefetch {
         packedBytes += e.size;
       }
     }
-    if (parts) this.opts.post({ t: "packFound", session: this.opts.session, entries: packed, bytes: packedBytes });
+    if (pack) this.opts.post({ t: "packFound", session: this.opts.session, entries: packed, bytes: packedBytes, wire: pack.wire });
     const workers = Math.min(this.opts.concurrency, this.queue.size);
     for (let i = 0; i < workers; i++) void this.work();
   }
@@ -126,7 +127,7 @@ export class SessionPrefetch {
     const p = install(bucket, local, e)
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
-        if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes, record: outcome.hit });
+        if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes, wire: outcome.wire ?? outcome.bytes, record: outcome.hit });
         return outcome;
       });
     this.inflight.set(e.actionId, p);

@@ -20,7 +20,8 @@ import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, CacheBucket, type PackPart } from "../format/bucket.ts";
-import { LocalStore } from "../../store/local.ts";
+import { LocalStore, openTemp } from "../../store/local.ts";
+import { closeSync } from "node:fs";
 import type { Mapping } from "../../store/store.ts";
 import { describeError } from "../../log.ts";
 
@@ -49,7 +50,7 @@ function init(c: WorkerConfig): void {
   local = new LocalStore({ dir: c.cacheDir, fsync: c.fsync });
   fetches = new Limiter(c.concurrency);
   uploads = new Limiter(c.uploadConcurrency);
-  bucket = openBlobStore(c.blob).then((blobs) => new CacheBucket({ blobs, prefix: c.prefix }));
+  bucket = openBlobStore(c.blob).then((blobs) => new CacheBucket({ blobs, prefix: c.prefix, encoding: c.compression }));
   bucket.catch((err) => post({ t: "fatal", error: failure(err) }));
 }
 
@@ -140,19 +141,27 @@ async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
     await uploads.run(async () => {
       const path = local.layout.objectPath(job.outputId);
       const body = local.verifiedObject(job.outputId);
-      if (body === "missing") return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0 });
+      if (body === "missing") return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0, stored: 0 });
       // A damaged file has been removed; a wrong size in the journal just skips the upload.
-      if (body === "bad" || body.length !== job.size) return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0 });
+      if (body === "bad" || body.length !== job.size) return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0, stored: 0 });
       const replace = corruptInBucket.delete(job.outputId);
-      // Large outputs go up streamed from the file (renamed into place whole, never rewritten), small ones from the bytes in hand.
-      const outcome = await store.putObject(job.outputId, body.length > INLINE_MAX ? Bun.file(path) : body, { replace });
+      // Large outputs go up streamed from the file (renamed into place whole, never rewritten; compressed
+      // through a scratch file beside it), small ones from the bytes in hand.
+      const { outcome, stored } = await store.outputs.put(job.outputId, body.length > INLINE_MAX ? { file: path, tmp: scratch(path) } : { bytes: body }, { replace });
       await store.putAction(job.actionId, { outputId: job.outputId, timeNanos: job.timeNanos });
       await store.putAx({ ...job, size: body.length }, body.length <= INLINE_MAX ? body : undefined);
-      post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0 });
+      post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0, stored });
     });
   } catch (err) {
     const retryInMs = Math.min(30_000, 500 * 2 ** attempt);
     post({ t: "uploadFailed", actionId: job.actionId, error: failure(err), retryInMs });
     setTimeout(() => void uploadWithRetry(job, attempt + 1), retryInMs);
   }
+}
+
+/** A scratch file beside `path` for its compressed copy (removed by the upload; trim removes one a killed worker left). */
+function scratch(path: string): string {
+  const t = openTemp(`${path}.zst`, 0o600);
+  closeSync(t.fd);
+  return t.path;
 }

@@ -15,8 +15,11 @@ const outputId = sha(body);
 const emptyBucket = () => {
   const reads: string[] = [];
   const remote = {
-    getObject: async (id: string) => (reads.push(id), undefined),
-    getObjectToFile: async (id: string) => (reads.push(id), undefined),
+    encoding: "zstd",
+    outputs: {
+      get: async (id: string) => (reads.push(id), undefined),
+      getToFile: async (id: string) => (reads.push(id), undefined),
+    },
   } as unknown as CacheBucket;
   return { remote, reads };
 };

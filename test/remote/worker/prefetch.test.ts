@@ -20,11 +20,14 @@ function fakeRemote(n: number, calls: string[], missing = 0): CacheBucket {
   return {
     getManifestPointer: async (actionId: string) => (calls.push(`index ${actionId}`), actionId === "first" ? "manifest/m" : undefined),
     getManifest: async () => (calls.push("manifest"), entries),
-    getPack: async () => (calls.push("pack"), new Map(entries.filter((_, i) => i + 1 !== missing).map((e) => [e.outputId, body(Number(e.timeNanos))]))),
-    getObject: async (outputId: string) => {
-      calls.push("object");
-      const i = entries.findIndex((e) => e.outputId === outputId);
-      return i >= 0 ? body(i + 1) : undefined;
+    getPack: async () => (calls.push("pack"), { parts: new Map(entries.filter((_, i) => i + 1 !== missing).map((e) => [e.outputId, body(Number(e.timeNanos))])), wire: 100 }),
+    encoding: "zstd",
+    outputs: {
+      get: async (outputId: string) => {
+        calls.push("object");
+        const i = entries.findIndex((e) => e.outputId === outputId);
+        return i >= 0 ? { value: body(i + 1), wire: 5 } : undefined;
+      },
     },
   } as unknown as CacheBucket;
 }
