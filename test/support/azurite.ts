@@ -8,22 +8,16 @@
  * The helpers below (containers, raw reads and writes) sign their own
  * requests with the account key, beside the store under test.
  */
-import type { Subprocess } from "bun";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { openBlobStore } from "../../src/backends/open.ts";
 import { DEV_ACCOUNT, DEV_KEY } from "../../src/backends/azure/connection.ts";
 import { sharedKeySigner } from "../../src/backends/azure/sharedkey.ts";
 import { API_VERSION } from "../../src/backends/azure/store.ts";
 import type { BlobHarness } from "../blob/contract.ts";
-import { freePort } from "./net.ts";
+import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
 
 export const AZURITE_BIN = join(resolve(import.meta.dir, "../.."), "node_modules", ".bin", "azurite-blob");
-const READY_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 8_000;
-const OUTPUT_TAIL_BYTES = 8 * 1024;
 
 export interface AzuriteServer {
   /** `http://127.0.0.1:PORT/devstoreaccount1`, no trailing slash. */
@@ -54,62 +48,37 @@ export interface AzuriteServer {
   output(): string;
 }
 
-/** Children still running, killed if the test process exits without stop(). */
-const live = new Set<Subprocess>();
-process.on("exit", () => { for (const p of live) p.kill("SIGKILL"); });
-
-/** Starts Azurite on a free port (three tries: the port may be taken between probe and bind); resolves once it answers. */
+/** Starts Azurite on a free port; resolves once it answers. */
 export async function startAzurite(opts: { parentDir?: string } = {}): Promise<AzuriteServer> {
   if (!existsSync(AZURITE_BIN)) throw new Error(`Azurite not found at ${AZURITE_BIN}; run npm ci (azurite is a devDependency)`);
-  const dataDir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "azurite-"));
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const server = new Azurite(await freePort(), dataDir);
-    try {
-      await server.start();
-      return server;
-    } catch (err) {
-      lastError = err;
-      await server.stop();
-    }
-  }
-  await rm(dataDir, { recursive: true, force: true });
-  throw lastError;
+  return new Azurite(await startChild(AZURITE, opts));
 }
+
+const AZURITE: ChildSpec = {
+  name: "azurite-blob",
+  readyTimeoutMs: 20_000, // a Node program: slower to start than the Go servers
+  // --skipApiVersionCheck: a service version newer than this Azurite knows is still served (the store's is fixed).
+  argv: (port, dataDir) => [AZURITE_BIN, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dataDir, "--silent", "--skipApiVersionCheck"],
+  // An unsigned request is refused, by Azurite (its Server header): not by another process on the port.
+  answers: async (port) => {
+    const res = await fetch(`http://127.0.0.1:${port}/${DEV_ACCOUNT}?comp=list`, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer().catch(() => {});
+    return res.headers.get("server")?.startsWith("Azurite-Blob/") ?? false;
+  },
+};
 
 class Azurite implements AzuriteServer {
   readonly endpoint: string;
+  readonly port: number;
+  readonly dataDir: string;
   readonly account = DEV_ACCOUNT;
   readonly key = DEV_KEY;
-  private proc: Subprocess<"ignore", "pipe", "pipe"> | undefined;
-  private tail = "";
   private readonly sign = sharedKeySigner(DEV_ACCOUNT, DEV_KEY);
 
-  constructor(readonly port: number, readonly dataDir: string) {
-    this.endpoint = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
-  }
-
-  async start(): Promise<void> {
-    // --skipApiVersionCheck: a service version newer than this Azurite knows is still served (the store's is fixed).
-    const cmd = [AZURITE_BIN, "--blobHost", "127.0.0.1", "--blobPort", String(this.port), "--location", this.dataDir, "--silent", "--skipApiVersionCheck"];
-    const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" } });
-    this.proc = proc;
-    live.add(proc);
-    void this.drain(proc.stdout);
-    void this.drain(proc.stderr);
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        await Bun.sleep(50);
-        throw new Error(`azurite-blob exited (${proc.exitCode ?? proc.signalCode}) before answering on ${this.endpoint}:\n${this.tail}`);
-      }
-      // An unsigned request is refused, by Azurite (its Server header): not by another process on the port.
-      const res = await fetch(`${this.endpoint}?comp=list`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
-      await res?.arrayBuffer().catch(() => {});
-      if (res?.headers.get("server")?.startsWith("Azurite-Blob/") && proc.exitCode === null) return;
-      await Bun.sleep(100);
-    }
-    throw new Error(`azurite-blob not ready on ${this.endpoint} after ${READY_TIMEOUT_MS} ms; output:\n${this.tail}`);
+  constructor(private readonly child: ChildServer) {
+    this.port = child.port;
+    this.dataDir = child.dataDir;
+    this.endpoint = `http://127.0.0.1:${child.port}/${DEV_ACCOUNT}`;
   }
 
   connectionString(opts: { key?: string } = {}): string {
@@ -150,29 +119,10 @@ class Azurite implements AzuriteServer {
     await (await this.signed("PUT", `${container}/${key}`, [201], bytes, { "x-ms-blob-type": "BlockBlob", "Content-Type": "application/octet-stream" })).arrayBuffer();
   }
 
-  async stop(): Promise<void> { await this.kill("SIGTERM"); }
+  stop(): Promise<void> { return this.child.stop(); }
   /** SIGKILL for destroy: Azurite's orderly close waits out idle keep-alive connections (5 s), and the data goes anyway. */
-  async destroy(): Promise<void> { await this.kill("SIGKILL"); await rm(this.dataDir, { recursive: true, force: true }); }
-
-  private async kill(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    this.proc = undefined;
-    proc.kill(signal);
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(STOP_TIMEOUT_MS).then(() => false)]);
-    if (!exited) { proc.kill("SIGKILL"); await proc.exited; }
-    live.delete(proc);
-  }
-  output(): string { return this.tail; }
-
-  private async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of stream) this.tail = (this.tail + decoder.decode(chunk, { stream: true })).slice(-OUTPUT_TAIL_BYTES);
-    } catch {
-      // The pipe breaks when the process is killed.
-    }
-  }
+  destroy(): Promise<void> { return this.child.destroy("SIGKILL"); }
+  output(): string { return this.child.output(); }
 }
 
 /** A random 64-byte key, base64: well-formed, and not the account's. */

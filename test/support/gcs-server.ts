@@ -11,23 +11,19 @@
  * bucket). It checks no credentials at all: clients reach it through
  * STORAGE_EMULATOR_HOST, which also tells them not to authenticate.
  */
-import type { Server, Subprocess } from "bun";
+import type { Server } from "bun";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { openBlobStore } from "../../src/backends/open.ts";
 import type { BlobHarness } from "../blob/contract.ts";
-import { freePort } from "./net.ts";
+import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Where `scripts/install-gcs-server.sh` puts the binary. */
 export const FAKE_GCS_BIN = join(REPO_ROOT, ".tools", "bin", "fake-gcs-server");
 
-const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
-/** How much of the server's combined stdout/stderr is kept for error messages. */
-const OUTPUT_TAIL_BYTES = 8 * 1024;
 
 export interface GcsServer {
   /** `http://127.0.0.1:<port>`, no trailing slash. */
@@ -64,75 +60,34 @@ export async function startGcsServer(opts: { parentDir?: string } = {}): Promise
   if (!existsSync(FAKE_GCS_BIN)) {
     throw new Error(`GCS test server binary not found at ${FAKE_GCS_BIN}; run scripts/install-gcs-server.sh (needs Go) first`);
   }
-  const dataDir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "gcsserver-"));
-  // The port is only reserved until the probe socket closes; if another
-  // process takes it first, the server dies at once and we try another.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const server = new FakeGcsServer(await freePort(), dataDir);
-    try {
-      await server.start();
-      return server;
-    } catch (err) {
-      lastError = err;
-      await server.stop();
-    }
-  }
-  await rm(dataDir, { recursive: true, force: true });
-  throw lastError;
+  return new FakeGcsServer(await startChild(FAKE_GCS, opts));
 }
 
-/** Child processes still running, killed if the test process exits without stop(). */
-const live = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const proc of live) proc.kill("SIGKILL");
-});
+const FAKE_GCS: ChildSpec = {
+  name: "fake-gcs-server",
+  argv: (port, dataDir) => [FAKE_GCS_BIN, "-scheme", "http", "-host", "127.0.0.1", "-port", String(port), "-backend", "filesystem", "-filesystem-root", dataDir, "-public-host", `127.0.0.1:${port}`],
+  // A storage#buckets answer: fake-gcs-server itself, not a foreign process on the port.
+  answers: async (port) => {
+    const res = await fetch(`http://127.0.0.1:${port}/storage/v1/b`, { signal: AbortSignal.timeout(1_000) });
+    const body = (await res.json().catch(() => ({}))) as { kind?: string };
+    return res.status === 200 && body.kind === "storage#buckets";
+  },
+};
 
 class FakeGcsServer implements GcsServer {
   readonly endpoint: string;
-  private proc: Subprocess<"ignore", "pipe", "pipe"> | undefined;
-  private tail = "";
+  readonly port: number;
+  readonly dataDir: string;
 
-  constructor(readonly port: number, readonly dataDir: string) {
-    this.endpoint = `http://127.0.0.1:${port}`;
+  constructor(private readonly child: ChildServer) {
+    this.port = child.port;
+    this.dataDir = child.dataDir;
+    this.endpoint = `http://127.0.0.1:${child.port}`;
   }
 
-  async start(): Promise<void> {
-    const host = `127.0.0.1:${this.port}`;
-    const proc = Bun.spawn(
-      [FAKE_GCS_BIN, "-scheme", "http", "-host", "127.0.0.1", "-port", String(this.port), "-backend", "filesystem", "-filesystem-root", this.dataDir, "-public-host", host],
-      // A clean environment: nothing of the host's Google settings leaks in.
-      { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" } },
-    );
-    this.proc = proc;
-    live.add(proc);
-    void this.drain(proc.stdout);
-    void this.drain(proc.stderr);
-    try {
-      await this.waitReady(proc);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    this.proc = undefined;
-    proc.kill("SIGTERM");
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(STOP_TIMEOUT_MS).then(() => false)]);
-    if (!exited) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
-    live.delete(proc);
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop();
-    await rm(this.dataDir, { recursive: true, force: true });
-  }
+  stop(): Promise<void> { return this.child.stop(); }
+  destroy(): Promise<void> { return this.child.destroy(); }
+  output(): string { return this.child.output(); }
 
   async createBucket(name: string): Promise<void> {
     const res = await fetch(`${this.endpoint}/storage/v1/b`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
@@ -173,42 +128,6 @@ class FakeGcsServer implements GcsServer {
     const res = await fetch(url, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: bytes });
     const body = await res.text();
     if (res.status !== 200) throw new Error(`fake-gcs-server: write ${bucket}/${key}: HTTP ${res.status} ${body.slice(0, 300)}`);
-  }
-
-  output(): string {
-    return this.tail;
-  }
-
-  private async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of stream) this.tail = (this.tail + decoder.decode(chunk, { stream: true })).slice(-OUTPUT_TAIL_BYTES);
-    } catch {
-      // The pipe breaks when the process is killed; nothing to report.
-    }
-  }
-
-  /**
-   * Poll until the server lists buckets (a storage#buckets answer, so that a
-   * foreign process on the port is not taken for ours) while our process is alive.
-   */
-  private async waitReady(proc: Subprocess): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        await Bun.sleep(50); // let the pipes flush the last words
-        throw new Error(`fake-gcs-server exited (${proc.exitCode ?? proc.signalCode}) before becoming ready on ${this.endpoint}:\n${this.tail}`);
-      }
-      try {
-        const res = await fetch(`${this.endpoint}/storage/v1/b`, { signal: AbortSignal.timeout(1_000) });
-        const body = (await res.json().catch(() => ({}))) as { kind?: string };
-        if (res.status === 200 && body.kind === "storage#buckets" && proc.exitCode === null) return;
-      } catch {
-        // not listening yet
-      }
-      await Bun.sleep(50);
-    }
-    throw new Error(`fake-gcs-server not ready on ${this.endpoint} after ${READY_TIMEOUT_MS} ms; output:\n${this.tail}`);
   }
 }
 

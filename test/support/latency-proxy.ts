@@ -35,7 +35,23 @@ class Link {
 /** Pieces small enough that a large body does not hold the link in one step. */
 const PIECE = 16 << 10;
 
-interface Pair { upstream?: Socket<Pair>; client: Socket<Pair>; toUpstream: Buffer[]; toClient: Buffer[]; closed: boolean }
+interface Pair {
+  upstream?: Socket<Pair>;
+  client: Socket<Pair>;
+  toUpstream: Buffer[];
+  toClient: Buffer[];
+  closed: boolean;
+  /** The server closed its side: end the client once everything it sent has been passed on. */
+  upstreamDone: boolean;
+  /** Pieces from the server still waiting for their time on the link. */
+  scheduled: number;
+}
+
+/** Passes queued bytes to the client; ends it when the server is done and nothing is left (ending earlier cut bodies short). */
+function toClient(pair: Pair): void {
+  pump(pair.client, pair.toClient);
+  if (pair.upstreamDone && pair.scheduled === 0 && pair.toClient.length === 0) pair.client.end();
+}
 
 function pump(sock: Socket<Pair> | undefined, queue: Buffer[]): void {
   if (!sock) return;
@@ -59,7 +75,7 @@ export function startLatencyProxy(target: { hostname: string; port: number }, de
     port: 0,
     socket: {
       open(client) {
-        const pair: Pair = { client, toUpstream: [], toClient: [], closed: false };
+        const pair: Pair = { client, toUpstream: [], toClient: [], closed: false, upstreamDone: false, scheduled: 0 };
         client.data = pair;
         void Bun.connect<Pair>({
           ...target,
@@ -71,11 +87,12 @@ export function startLatencyProxy(target: { hostname: string; port: number }, de
               proxy.bytesDown += copy.length;
               for (let at = 0; at < copy.length; at += PIECE) {
                 const piece = copy.subarray(at, at + PIECE);
-                down.schedule(piece.length, () => { pair.toClient.push(piece); pump(pair.client, pair.toClient); });
+                pair.scheduled++;
+                down.schedule(piece.length, () => { pair.scheduled--; pair.toClient.push(piece); toClient(pair); });
               }
             },
             drain(up) { pump(up, pair.toUpstream); },
-            close() { if (!pair.closed) { pair.closed = true; pair.client.end(); } },
+            close() { if (!pair.closed) { pair.closed = true; pair.upstreamDone = true; toClient(pair); } },
             error() { pair.client.end(); },
           },
         }).catch(() => client.end());
@@ -88,7 +105,7 @@ export function startLatencyProxy(target: { hostname: string; port: number }, de
           pump(pair.upstream, pair.toUpstream);
         }), proxy.delayMs);
       },
-      drain(client) { pump(client, client.data.toClient); },
+      drain(client) { toClient(client.data); },
       close(client) { const p = client.data; if (!p.closed) { p.closed = true; setTimeout(() => p.upstream?.end(), proxy.delayMs); } },
       error() {},
     },

@@ -9,21 +9,14 @@
  * addressing works (no virtual-host buckets), so clients need `forcePathStyle: true`.
  */
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import type { Subprocess } from "bun";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "./net.ts";
+import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
 
 const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Where `scripts/install-s3-server.sh` puts the binary. */
 export const VERSITYGW_BIN = join(REPO_ROOT, ".tools", "bin", "versitygw");
 
-const READY_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
-/** How much of the server's combined stdout/stderr is kept for error messages. */
-const OUTPUT_TAIL_BYTES = 8 * 1024;
 
 export interface S3Server {
   /** `http://127.0.0.1:<port>`, no trailing slash. */
@@ -69,22 +62,7 @@ export async function startS3Server(opts: { parentDir?: string } = {}): Promise<
       `S3 test server binary not found at ${VERSITYGW_BIN}; run scripts/install-s3-server.sh (needs Go) first`,
     );
   }
-  const dataDir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "s3server-"));
-  // The port is only reserved until we close the probe socket; if another process
-  // grabs it before versitygw binds, the server dies at once and we try another.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const server = new VersityServer(await freePort(), dataDir);
-    try {
-      await server.start();
-      return server;
-    } catch (err) {
-      lastError = err;
-      await server.stop();
-    }
-  }
-  await rm(dataDir, { recursive: true, force: true });
-  throw lastError;
+  return new VersityServer(await startChild(VERSITYGW, opts));
 }
 
 /** An S3Client configured for `server`: path-style, its credentials, checksums only when required. */
@@ -99,78 +77,38 @@ export function s3Client(server: S3Server): S3Client {
   });
 }
 
-/** Child processes still running, killed if the test process exits without stop(). */
-const live = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const proc of live) proc.kill("SIGKILL");
-});
+const ACCESS_KEY = "testaccesskey";
+const SECRET_KEY = "testsecretkey";
+
+const VERSITYGW: ChildSpec = {
+  name: "versitygw",
+  argv: (port, dataDir) => [VERSITYGW_BIN, "--access", ACCESS_KEY, "--secret", SECRET_KEY, "--region", "us-east-1", "--port", `127.0.0.1:${port}`, "posix", dataDir],
+  // An unsigned GET / is refused (403) by versitygw itself: its Server header says so.
+  answers: async (port) => {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer();
+    return res.headers.get("server") === "VERSITYGW";
+  },
+};
 
 class VersityServer implements S3Server {
   readonly endpoint: string;
-  readonly accessKeyId = "testaccesskey";
-  readonly secretAccessKey = "testsecretkey";
+  readonly port: number;
+  readonly dataDir: string;
+  readonly accessKeyId = ACCESS_KEY;
+  readonly secretAccessKey = SECRET_KEY;
   readonly region = "us-east-1";
-  private proc: Subprocess<"ignore", "pipe", "pipe"> | undefined;
-  private tail = "";
-  private destroyed = false;
 
-  constructor(
-    readonly port: number,
-    readonly dataDir: string,
-  ) {
-    this.endpoint = `http://127.0.0.1:${port}`;
+  constructor(private readonly child: ChildServer) {
+    this.port = child.port;
+    this.dataDir = child.dataDir;
+    this.endpoint = `http://127.0.0.1:${child.port}`;
   }
 
-  async start(): Promise<void> {
-    if (this.destroyed) throw new Error("S3 test server was destroyed");
-    if (this.proc) return;
-    const proc = Bun.spawn(
-      [
-        VERSITYGW_BIN,
-        "--access", this.accessKeyId,
-        "--secret", this.secretAccessKey,
-        "--region", this.region,
-        "--port", `127.0.0.1:${this.port}`,
-        "posix", this.dataDir,
-      ],
-      {
-        stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-        // A clean environment: versitygw reads many ROOT_* / VGW_* variables.
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/" },
-      },
-    );
-    this.proc = proc;
-    live.add(proc);
-    void this.drain(proc.stdout);
-    void this.drain(proc.stderr);
-    try {
-      await this.waitReady(proc);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    this.proc = undefined;
-    proc.kill("SIGTERM");
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(STOP_TIMEOUT_MS).then(() => false)]);
-    if (!exited) {
-      proc.kill("SIGKILL");
-      await proc.exited;
-    }
-    live.delete(proc);
-  }
-
-  async destroy(): Promise<void> {
-    this.destroyed = true;
-    await this.stop();
-    await rm(this.dataDir, { recursive: true, force: true });
-  }
+  start(): Promise<void> { return this.child.start(); }
+  stop(): Promise<void> { return this.child.stop(); }
+  destroy(): Promise<void> { return this.child.destroy(); }
+  output(): string { return this.child.output(); }
 
   async createBucket(name: string): Promise<void> {
     const client = s3Client(this);
@@ -197,47 +135,4 @@ class VersityServer implements S3Server {
       AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
     };
   }
-
-  output(): string {
-    return this.tail;
-  }
-
-  private async drain(stream: ReadableStream<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of stream) {
-        this.tail = (this.tail + decoder.decode(chunk, { stream: true })).slice(-OUTPUT_TAIL_BYTES);
-      }
-    } catch {
-      // The pipe breaks when the process is killed; nothing to report.
-    }
-  }
-
-  /**
-   * Poll until the server answers HTTP (an unsigned GET / gets 403, which is fine).
-   * The response must come from versitygw and our process must still be alive, so a
-   * foreign process that grabbed the port is not mistaken for ours.
-   */
-  private async waitReady(proc: Subprocess): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        await Bun.sleep(50); // let the pipes flush the last words
-        throw new Error(
-          `versitygw exited (${proc.exitCode ?? proc.signalCode}) before becoming ready on ${this.endpoint}:\n${this.tail}`,
-        );
-      }
-      try {
-        const res = await fetch(`${this.endpoint}/`, { signal: AbortSignal.timeout(1_000) });
-        await res.arrayBuffer();
-        if (res.headers.get("server") === "VERSITYGW" && proc.exitCode === null && proc.signalCode === null) return;
-      } catch {
-        // not listening yet
-      }
-      await Bun.sleep(50);
-    }
-    throw new Error(`versitygw not ready on ${this.endpoint} after ${READY_TIMEOUT_MS} ms; output:\n${this.tail}`);
-  }
 }
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
