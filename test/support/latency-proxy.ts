@@ -19,16 +19,18 @@ export interface LatencyProxy {
 /** One direction of a link of fixed capacity: when each chunk may go, in order, across all connections. */
 class Link {
   private freeAt = 0;
+  /** Pieces whose timer has not fired yet: timers fire late, so "the link is free by now" does not mean they went. */
+  private waiting = 0;
   constructor(private readonly bitsPerSecond: number) {}
-  /** Runs `send` once `bytes` have had their time on the link. */
+  /** Runs `send` once `bytes` have had their time on the link, after every piece scheduled before it. */
   schedule(bytes: number, send: () => void): void {
     if (!Number.isFinite(this.bitsPerSecond)) return send();
     const now = performance.now();
-    const idle = this.freeAt <= now;
     this.freeAt = Math.max(now, this.freeAt) + (bytes * 8 * 1000) / this.bitsPerSecond;
-    // Delivered when its last bit is across; only an idle link may deliver at once (nothing queued to overtake).
-    if (idle && this.freeAt - now < 1) send();
-    else setTimeout(send, this.freeAt - now);
+    // Only with nothing waiting may a piece go at once: it must never overtake one (that reorders a body).
+    if (this.waiting === 0 && this.freeAt - now < 1) return send();
+    this.waiting++;
+    setTimeout(() => { this.waiting--; send(); }, this.freeAt - now);
   }
 }
 
