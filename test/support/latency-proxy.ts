@@ -16,21 +16,34 @@ export interface LatencyProxy {
   stop(): void;
 }
 
-/** One direction of a link of fixed capacity: when each chunk may go, in order, across all connections. */
+/**
+ * One direction of a link of fixed capacity: when each chunk may go, in
+ * order, across all connections. One queue and one timer: a timer per piece
+ * would reorder them (timers round their delays, so a later piece with a
+ * shorter delay can fire first, which scrambles a body).
+ */
 class Link {
   private freeAt = 0;
-  /** Pieces whose timer has not fired yet: timers fire late, so "the link is free by now" does not mean they went. */
-  private waiting = 0;
+  private readonly queue: Array<{ at: number; send: () => void }> = [];
+  private timer: Timer | undefined;
   constructor(private readonly bitsPerSecond: number) {}
   /** Runs `send` once `bytes` have had their time on the link, after every piece scheduled before it. */
   schedule(bytes: number, send: () => void): void {
     if (!Number.isFinite(this.bitsPerSecond)) return send();
     const now = performance.now();
     this.freeAt = Math.max(now, this.freeAt) + (bytes * 8 * 1000) / this.bitsPerSecond;
-    // Only with nothing waiting may a piece go at once: it must never overtake one (that reorders a body).
-    if (this.waiting === 0 && this.freeAt - now < 1) return send();
-    this.waiting++;
-    setTimeout(() => { this.waiting--; send(); }, this.freeAt - now);
+    if (this.queue.length === 0 && this.freeAt - now < 1) return send();
+    this.queue.push({ at: this.freeAt, send });
+    this.arm();
+  }
+  private arm(): void {
+    if (this.timer || this.queue.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = performance.now();
+      while (this.queue.length > 0 && this.queue[0]!.at <= now + 0.5) this.queue.shift()!.send();
+      this.arm();
+    }, Math.max(0, this.queue[0]!.at - performance.now()));
   }
 }
 
