@@ -169,6 +169,8 @@ export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigi
   const record = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding };
   let rest: Uint8Array = bytes.subarray(nl + 1);
   if (rest.length === 0) return size === 0 && encoding === "raw" ? { ...record, inline: rest } : record;
+  // Only small outputs are ever inline: a record claiming more is not inflated (a tiny frame may claim gigabytes).
+  if (size > INLINE_MAX) return record;
   if (encoding === "zstd") {
     try {
       rest = decompress(rest, size);

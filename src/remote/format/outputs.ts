@@ -82,7 +82,8 @@ export class Outputs {
   /**
    * Writes the output in the writer's form unless the bucket has it already;
    * says which, and how many bytes were stored. `file` is where a large
-   * output is (streamed, compressed through `tmp`); `bytes` a small one.
+   * output is (streamed, compressed through `tmp`, which is removed; unused
+   * without zstd); `bytes` a small one.
    * With `replace` it is written whatever is there (that copy was found
    * corrupt: a conditional write would keep it for good).
    */

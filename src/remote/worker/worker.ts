@@ -147,7 +147,7 @@ async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
       const replace = corruptInBucket.delete(job.outputId);
       // Large outputs go up streamed from the file (renamed into place whole, never rewritten; compressed
       // through a scratch file beside it), small ones from the bytes in hand.
-      const { outcome, stored } = await store.outputs.put(job.outputId, body.length > INLINE_MAX ? { file: path, tmp: scratch(path) } : { bytes: body }, { replace });
+      const { outcome, stored } = await store.outputs.put(job.outputId, body.length > INLINE_MAX ? { file: path, tmp: store.encoding === "zstd" ? scratch(path) : "" } : { bytes: body }, { replace });
       await store.putAction(job.actionId, { outputId: job.outputId, timeNanos: job.timeNanos });
       await store.putAx({ ...job, size: body.length }, body.length <= INLINE_MAX ? body : undefined);
       post({ t: "uploaded", actionId: job.actionId, outcome, bytes: outcome === "written" ? body.length : 0, stored });

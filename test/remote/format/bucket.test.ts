@@ -222,6 +222,16 @@ describe("records and packs in both forms", () => {
     expect(decoded?.size).toBe(10);
   });
 
+  test("an ax record claiming more than INLINE_MAX is never inflated (a tiny frame could claim gigabytes)", () => {
+    const { INLINE_MAX } = require("../../../src/remote/format/bucket.ts") as typeof import("../../../src/remote/format/bucket.ts");
+    const claimed = 16 << 20;
+    const head = new TextEncoder().encode(`${rec.outputId} 42 ${claimed} zstd\n`);
+    const decoded = decodeAx(new Uint8Array([...head, ...compress(new Uint8Array(claimed))]));
+    expect(decoded?.size).toBe(claimed);
+    expect(decoded?.inline).toBeUndefined();
+    expect(claimed).toBeGreaterThan(INLINE_MAX);
+  });
+
   test("a zstd pack reads back; a zstd pack bomb is refused", () => {
     const parts = [{ outputId: hex("p1"), bytes: new TextEncoder().encode("p1") }, { outputId: hex("p2"), bytes: new Uint8Array(5000) }];
     const z = pack(parts, "zstd");
