@@ -5,7 +5,7 @@
  * a workload identity's federated token file).
  */
 import { BlobError, kindOfStatus } from "../../blob/port.ts";
-import { boundedBody, request } from "../../blob/http.ts";
+import { boundedBody, isLoopbackHost, request } from "../../blob/http.ts";
 
 export const STORAGE_SCOPE = "https://storage.azure.com/.default";
 export const STORAGE_RESOURCE = "https://storage.azure.com/";
@@ -75,7 +75,7 @@ export async function tokenAnswer(res: Response, source: string, ctx: TokenConte
 export function checkBase(raw: string, variable: string, label: string): string {
   let u: URL | undefined;
   try { u = new URL(raw); } catch {}
-  const loopback = u && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(u.hostname);
+  const loopback = u && isLoopbackHost(u.hostname);
   if (!u || !(u.protocol === "https:" || (u.protocol === "http:" && loopback)) || u.username || u.password || u.search || u.hash) {
     throw new BlobError("denied", `${label}: ${variable} must be an https:// URL (or http:// on this machine)`);
   }

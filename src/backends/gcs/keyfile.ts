@@ -8,6 +8,7 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { BlobError, type BlobErrorKind } from "../../blob/port.ts";
+import { isLoopbackHost } from "../../blob/http.ts";
 
 /** A credential failure. `detail` is the message without its "[gcs] gs://bucket: " prefix, for callers that name the key. */
 export class CredentialError extends BlobError {
@@ -82,7 +83,7 @@ export async function readBoundedFile(path: string, max: number): Promise<string
  */
 export function trustedUrl(value: unknown, field: string): string {
   const u = typeof value === "string" && value.length <= 2048 ? URL.parse(value) : null;
-  const loopback = u !== null && /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(u.hostname);
+  const loopback = u !== null && isLoopbackHost(u.hostname);
   if (!u || u.username || u.password || !(u.protocol === "https:" || (u.protocol === "http:" && loopback))) {
     throw new Error(`"${field}" is not an https URL (plain http only to a loopback address)`);
   }
