@@ -9,15 +9,16 @@
  * requests with the account key, beside the store under test.
  */
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { openBlobStore } from "../../src/backends/open.ts";
 import { DEV_ACCOUNT, DEV_KEY } from "../../src/backends/azure/connection.ts";
 import { sharedKeySigner } from "../../src/backends/azure/sharedkey.ts";
 import { API_VERSION } from "../../src/backends/azure/store.ts";
 import type { BlobHarness } from "../blob/contract.ts";
 import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
+import { ROOT } from "./paths.ts";
 
-export const AZURITE_BIN = join(resolve(import.meta.dir, "../.."), "node_modules", ".bin", "azurite-blob");
+export const AZURITE_BIN = join(ROOT, "node_modules", ".bin", "azurite-blob");
 
 export interface AzuriteServer {
   /** `http://127.0.0.1:PORT/devstoreaccount1`, no trailing slash. */

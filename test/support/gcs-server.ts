@@ -15,14 +15,14 @@ import type { Server } from "bun";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { openBlobStore } from "../../src/backends/open.ts";
 import type { BlobHarness } from "../blob/contract.ts";
 import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
+import { TOOLS_BIN } from "./paths.ts";
 
-const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Where `scripts/install-gcs-server.sh` puts the binary. */
-export const FAKE_GCS_BIN = join(REPO_ROOT, ".tools", "bin", "fake-gcs-server");
+export const FAKE_GCS_BIN = join(TOOLS_BIN, "fake-gcs-server");
 
 
 export interface GcsServer {

@@ -5,6 +5,8 @@ import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const BINARY = join(ROOT, "dist", "go-cache-plugin");
+/** Where scripts/install-*-server.sh put the test servers they build. */
+export const TOOLS_BIN = join(ROOT, ".tools", "bin");
 
 /** The compiled binary; fails clearly when it was not built. */
 export function binary(): string {

@@ -10,12 +10,12 @@
  */
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { startChild, type ChildServer, type ChildSpec } from "./child-server.ts";
+import { TOOLS_BIN } from "./paths.ts";
 
-const REPO_ROOT = resolve(import.meta.dir, "../..");
 /** Where `scripts/install-s3-server.sh` puts the binary. */
-export const VERSITYGW_BIN = join(REPO_ROOT, ".tools", "bin", "versitygw");
+export const VERSITYGW_BIN = join(TOOLS_BIN, "versitygw");
 
 
 export interface S3Server {
