@@ -159,9 +159,13 @@ async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
   }
 }
 
-/** A scratch file beside `path` for its compressed copy (removed by the upload; trim removes one a killed worker left). */
+/**
+ * A scratch file beside `path` for its compressed copy, named as every temp
+ * file is (`<final name>.<writer tag>.tmp`), so that trim knows its writer
+ * and removes one a killed worker left (removed by the upload otherwise).
+ */
 function scratch(path: string): string {
-  const t = openTemp(`${path}.zst`, 0o600);
+  const t = openTemp(path, 0o600);
   closeSync(t.fd);
   return t.path;
 }
