@@ -29,13 +29,15 @@ export interface Config {
   expiryMs: number;
   maxSizeBytes: number;
   trimIntervalMs: number;
+  /** How often a runner refreshes the trace of use it leaves in the bucket (remote/usage.ts); gc reads it. */
+  useIntervalMs: number;
   verbose: boolean;
   /** Bit mask: 1 build cache requests, 2 module proxy. */
   debug: number;
 }
 
 type Kind = "string" | "boolean";
-interface FlagSpec { kind: Kind; env?: string; alias?: string; hint?: string; help: string }
+export interface FlagSpec { kind: Kind; env?: string; alias?: string; hint?: string; help: string }
 
 /** Flags shared by direct mode and `serve`. */
 export const CACHE_FLAGS: Record<string, FlagSpec> = {
@@ -57,6 +59,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   expiry: { kind: "string", env: "GOCACHE_EXPIRY", hint: "DURATION", help: "Remove local entries (and, in serve, module proxy files) unused for this long (e.g. 72h; default: never)" },
   "max-size": { kind: "string", env: "GOCACHE_MAX_SIZE", hint: "BYTES", help: "Trim the local cache to this size, least recently used first (e.g. 10GiB)" },
   "trim-interval": { kind: "string", env: "GOCACHE_TRIM_INTERVAL", hint: "DURATION", help: "Trim at most this often (default 1h; 0 at every exit)" },
+  "use-interval": { kind: "string", env: "GOCACHE_USE_INTERVAL", hint: "DURATION", help: "How often a build refreshes its trace of use in the bucket, which `gc` reads (default 24h; give gc the same value)" },
   v: { kind: "boolean", env: "GOCACHE_VERBOSE", alias: "verbose", help: "Verbose logging (implies --metrics)" },
   debug: { kind: "string", env: "GOCACHE_DEBUG", hint: "MASK", help: "Per-request debug logging: 1 build cache, 2 module proxy, 3 both" },
 };
@@ -98,13 +101,7 @@ export interface ServeConfig extends Config {
 
 /** Builds the validated ServeConfig: the cache flags plus the serve flags. */
 export function buildServeConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): ServeConfig {
-  const all = { ...CACHE_FLAGS, ...SERVE_FLAGS };
-  checkKnownFlags(parsed, all);
-  // citty also reports "--modproxy-upstream" as "modproxyUpstream": drop both spellings of serve flags.
-  const serveKeys = new Set(Object.keys(SERVE_FLAGS).flatMap((k) => [k, k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]));
-  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !serveKeys.has(k)));
-  const base = buildConfig(cacheOnly, env);
-  const get = (name: string) => flagValue(parsed, name, SERVE_FLAGS[name]!, env);
+  const { config: base, own: get } = buildCommandConfig(parsed, SERVE_FLAGS, env);
   const pluginRaw = get("plugin") as string | undefined;
   let plugin: number | undefined;
   if (pluginRaw !== undefined) {
@@ -252,9 +249,35 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
     expiryMs: dur("expiry", 0),
     maxSizeBytes: bytes("max-size"),
     trimIntervalMs: dur("trim-interval", 60 * 60_000),
+    useIntervalMs: positive("use-interval", dur("use-interval", 24 * 60 * 60_000)),
     verbose,
     debug,
   };
+}
+
+function positive(name: string, ms: number): number {
+  if (ms <= 0) throw new UsageError(`--${name}: must be more than 0`);
+  return ms;
+}
+
+/**
+ * For a subcommand with flags of its own besides the cache flags: the
+ * validated Config, and a getter for the command's own flags (flag, then
+ * environment variable).
+ */
+export function buildCommandConfig(parsed: Record<string, unknown>, own: Record<string, FlagSpec>, env: Record<string, string | undefined> = process.env): { config: Config; own(name: string): string | boolean | undefined } {
+  checkKnownFlags(parsed, { ...CACHE_FLAGS, ...own });
+  // citty also reports "--modproxy-upstream" as "modproxyUpstream": drop both spellings of the command's flags.
+  const ownKeys = new Set(Object.keys(own).flatMap((k) => [k, k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]));
+  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !ownKeys.has(k)));
+  return { config: buildConfig(cacheOnly, env), own: (name) => flagValue(parsed, name, own[name]!, env) };
+}
+
+/** A duration flag's value in milliseconds (UsageError naming the flag when it does not parse). */
+export function durationFlag(name: string, raw: string | boolean | undefined, dflt: number): number {
+  if (raw === undefined) return dflt;
+  if (typeof raw !== "string") throw new UsageError(`--${name} needs a value`);
+  return wrap(name, () => parseDuration(raw));
 }
 
 function wrap<T>(name: string, fn: () => T): T {

@@ -19,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/serve.ts")).runServe(argv.slice(1));
     case "connect":
       return (await import("./cli/connect.ts")).runConnect(argv.slice(1));
+    case "wait":
+      return (await import("./cli/wait.ts")).runWait(argv.slice(1));
     default: {
       // Early only for the go command (a pipe); a person at a terminal sees just the error.
       const early = !argv.includes("--help") && !argv.includes("-h") && !fstatSync(1).isCharacterDevice();

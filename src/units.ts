@@ -35,3 +35,21 @@ export function parseBytes(text: string): number {
   if (!m || unit === undefined) throw new Error(`invalid size ${JSON.stringify(text)} (try 1048576, 512MiB or 10GiB)`);
   return Math.floor(Number(m[1]) * unit);
 }
+
+/** A size for people: "812 B", "3.4 KiB", "1.2 GiB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+/** A duration for people: "850 ms", "12.3 s", "4m10s", "3h05m", "2d04h". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.floor(ms / 1000), m = Math.floor(s / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  if (h < 24) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${d}d${String(h % 24).padStart(2, "0")}h`;
+}

@@ -101,7 +101,7 @@ export class Journal {
     let badLines = 0;
     for (const name of names) {
       const path = join(this.dir, name);
-      if (path === this.path || !this.isOrphan(name, path, now)) continue;
+      if (path === this.path || journalOwner(name, path, now) !== "orphan") continue;
       const claimed = join(this.dir, `${uniqueTag()}.log`);
       try { renameSync(path, claimed); } catch { continue; } // another process won
       try { utimesSync(claimed, new Date(now), new Date(now)); } catch { /* judged by our PID meanwhile */ }
@@ -134,15 +134,6 @@ export class Journal {
     if (this.pending.size === 0) try { unlinkSync(this.path); } catch { /* never written */ }
   }
 
-  private isOrphan(name: string, path: string, now: number): boolean {
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (!st?.isFile()) return false;
-    const stale = now - st.mtimeMs > STALE_MS;
-    if (LEGACY.test(name)) return stale; // its PID may be another container's: age decides
-    if (!name.endsWith(".log")) return false;
-    const writer = parseWriter(name);
-    return writer !== undefined && (writerGone(writer) || stale);
-  }
 
   private append(line: string): void {
     if (this.fd < 0) this.open();
@@ -182,6 +173,22 @@ export class Journal {
       for (const job of [...this.pending.values()]) this.add(job);
     } catch { /* next beat */ }
   }
+}
+
+/**
+ * Whose journal the file at `path` is (see the header): "live" while its
+ * writer may still upload it, "orphan" when that writer is gone or silent;
+ * undefined for anything that is not a journal.
+ */
+export function journalOwner(name: string, path: string, now = Date.now()): "live" | "orphan" | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isFile()) return undefined;
+  const stale = now - st.mtimeMs > STALE_MS;
+  if (LEGACY.test(name)) return stale ? "orphan" : "live"; // its PID may be another container's: age decides
+  if (!name.endsWith(".log")) return undefined;
+  const writer = parseWriter(name);
+  if (writer === undefined) return undefined;
+  return writerGone(writer) || stale ? "orphan" : "live";
 }
 
 /** The pending jobs of a journal's text, and how many lines were neither form (torn or hostile). */

@@ -6,7 +6,7 @@
  * `scripts/install-go-toolchains.sh` installs into `<repo>/.tools/go/<version>/`
  * (see goToolchains()).
  */
-import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT, tempDir } from "./paths.ts";
 
@@ -80,6 +80,12 @@ export interface GoEnv {
   /** Extra variables, e.g. GOCACHEPROG. */
   env?: Record<string, string>;
   cwd: string;
+  /**
+   * Return when the go command exits, not when every holder of its output
+   * is done: stderr of a GOCACHEPROG that keeps uploading after close is
+   * not waited for (as on a terminal or a CI log).
+   */
+  untilExit?: boolean;
   /** Which go command to run (default: the machine's, goBinary()). */
   toolchain?: GoToolchain;
 }
@@ -108,7 +114,16 @@ export async function runGo(args: string[], opts: GoEnv): Promise<GoResult> {
   const tc = opts.toolchain;
   if (tc) requireToolchain(tc);
   const bin = tc ? tc.bin : goBinary();
-  const proc = Bun.spawn([bin, ...args], { cwd: opts.cwd, env: { ...env, ...opts.env, ...tc?.env }, stdout: "pipe", stderr: "pipe" });
+  const spawnEnv = { ...env, ...opts.env, ...tc?.env };
+  if (opts.untilExit) {
+    // Output to files: a GOCACHEPROG still running after the go command exits holds them open, not us.
+    const dir = tempDir("goout");
+    const out = join(dir, "stdout"), err = join(dir, "stderr");
+    const proc = Bun.spawn([bin, ...args], { cwd: opts.cwd, env: spawnEnv, stdout: Bun.file(out), stderr: Bun.file(err) });
+    const exitCode = await proc.exited;
+    return { exitCode, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
+  }
+  const proc = Bun.spawn([bin, ...args], { cwd: opts.cwd, env: spawnEnv, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { exitCode, stdout, stderr };
 }
