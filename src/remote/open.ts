@@ -7,6 +7,7 @@ import type { BlobSpec } from "../blob/spec.ts";
 import type { Logger } from "../log.ts";
 import type { LocalStore } from "../store/local.ts";
 import { Journal } from "./journal.ts";
+import { UseMarks } from "./usage.ts";
 import { TieredCache } from "./tiered.ts";
 import { WorkerHandle } from "./worker/handle.ts";
 
@@ -28,6 +29,8 @@ export interface RemoteTierOptions {
   uploadTimeoutMs: number;
   /** --fsync: the journal and installed files are synced. */
   fsync: boolean;
+  /** How often a session's trace of use in the bucket is refreshed (usage.ts). */
+  useIntervalMs: number;
   /** How uploads are stored (readers take both forms). */
   compression: "zstd" | "none";
   log: Logger;
@@ -49,6 +52,7 @@ export function openRemoteTier(o: RemoteTierOptions): TieredCache {
     local: o.local,
     worker: (events) => new WorkerHandle(workerConfig, events),
     journal: o.readOnly ? undefined : new Journal(o.local.layout.journalDir, { fsync: o.fsync }),
+    uses: o.readOnly ? undefined : new UseMarks(o.local.layout.usesDir, o.useIntervalMs),
     minUploadSize: o.minUploadSize,
     uploadTimeoutMs: o.uploadTimeoutMs,
     log: o.log,

@@ -11,6 +11,7 @@
  */
 import type { Cache, Entry, PutRequest, PutSink, SessionHandle } from "../store/store.ts";
 import { SessionLedger } from "./ledger.ts";
+import { traceId, type UseMarks } from "./usage.ts";
 import type { LocalStore } from "../store/local.ts";
 import type { Journal } from "./journal.ts";
 import { UploadQueue } from "./uploads.ts";
@@ -26,6 +27,8 @@ export interface TieredOptions {
   worker: (events: WorkerEvents) => WorkerHandle;
   /** Undefined in read-only mode: nothing is uploaded. */
   journal: Journal | undefined;
+  /** When this directory last refreshed each session's trace of use; undefined in read-only mode. */
+  uses: UseMarks | undefined;
   minUploadSize: number;
   uploadTimeoutMs: number;
   log: Logger;
@@ -109,12 +112,17 @@ export class TieredCache implements Cache {
     if (s.uploading.size > 0) await this.uploads.waitFor(s.uploading);
     this.sessions.delete(s.id);
     this.counters.prefetchWastedBytes += s.wastedBytes();
-    const write = completed && this.uploads.enabled && s.used.size > 0;
-    const manifest = write ? { entries: [...s.used.values()], firstGets: s.firstGets } : undefined;
+    const uses = this.opts.uses;
+    const write = completed && this.uploads.enabled && uses !== undefined && s.used.size > 0;
+    const entries = write ? [...s.used.values()] : [];
+    // The trace of use (usage.ts): skipped while this directory refreshed it within the interval.
+    const trace = write ? traceId(entries) : undefined;
+    const manifest = trace && uses!.due(trace) ? { entries, firstGets: s.firstGets, maxAgeMs: uses!.intervalMs } : undefined;
     const done = await this.worker.endSession(s.id, manifest);
-    if (done.manifestKey && done.manifestKey !== s.manifestKey) {
+    if (done.manifestKey && !done.error) uses!.mark(trace!);
+    if (done.written) {
       this.counters.manifestsWritten++;
-      this.opts.log.info(`wrote manifest ${done.manifestKey} (${s.used.size} entries)`);
+      this.opts.log.info(`${done.written === "refreshed" ? "refreshed" : "wrote"} manifest ${done.manifestKey} (${s.used.size} entries)`);
     }
     if (done.error) this.warnOnce(`manifest:${done.error.kind}`, `${done.error.message} (the next build will not prefetch)`);
     await this.flushRecords(); // the go command has its close reply: it no longer waits on us

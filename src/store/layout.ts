@@ -6,6 +6,8 @@
  *   <final path>.<pid>.<n>.tmp               in-flight writes, beside their final name; renamed into place
  *   v1/trim.txt                            Unix seconds of the last trim
  *   v1/journal/<writer>.log                uploads not yet in the bucket (remote/journal.ts)
+ *   v1/uses/<trace id>                     empty; its mtime: when this directory last refreshed that
+ *                                          session's trace of use in the bucket (remote/usage.ts)
  *
  * Files are only ever replaced by rename, so a reader sees a whole old file or
  * a whole new one, never a partial write.
@@ -16,11 +18,13 @@ export class Layout {
   readonly root: string;
   readonly trimStamp: string;
   readonly journalDir: string;
+  readonly usesDir: string;
 
   constructor(readonly cacheDir: string) {
     this.root = join(cacheDir, "v1");
     this.trimStamp = join(this.root, "trim.txt");
     this.journalDir = join(this.root, "journal");
+    this.usesDir = join(this.root, "uses");
   }
 
   actionPath(actionId: string): string {

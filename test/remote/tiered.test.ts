@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { LocalStore } from "../../src/store/local.ts";
+import { UseMarks } from "../../src/remote/usage.ts";
 import { Journal } from "../../src/remote/journal.ts";
 import { TieredCache } from "../../src/remote/tiered.ts";
 import type { Entry } from "../../src/store/store.ts";
@@ -29,7 +30,7 @@ function setup(outcome: (actionId: string) => FetchOutcome | Promise<FetchOutcom
   const journal = opts.readOnly ? undefined : new Journal(`${dir}/journal`);
   const log = createLogger({ verbose: false, debug: false, write: (l) => void warnings.push(l) });
   let events!: WorkerEvents;
-  const cache = new TieredCache({ local, worker: (e) => ((events = e), worker), journal, minUploadSize: opts.minUploadSize ?? 0, uploadTimeoutMs: 100, log });
+  const cache = new TieredCache({ local, worker: (e) => ((events = e), worker), journal, uses: opts.readOnly ? undefined : new UseMarks(`${dir}/uses`, 60_000), minUploadSize: opts.minUploadSize ?? 0, uploadTimeoutMs: 100, log });
   return { cache, local, calls, uploads, warnings, journal, events };
 }
 

@@ -28,6 +28,7 @@ cacheContract("tiered (local + S3 on versitygw)", async () => {
       concurrency: 4,
       uploadConcurrency: 4,
       minUploadSize: 0,
+      useIntervalMs: 60_000,
       uploadTimeoutMs: 30_000,
       fsync: false,
       compression: "zstd",

@@ -14,7 +14,7 @@
 import { BlobError, LocalWriteError, type BlobStore } from "../../blob/port.ts";
 import {
   AX_READ_MAX, MANIFEST_READ_MAX, PACK_READ_MAX, POINTER_READ_MAX, RECORD_READ_MAX,
-  actionKey, axKey, decodeAx, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
+  actionKey, axKey, decodeAx, entriesDigest, decodeManifest, decodePack, decodeRemoteRecord, encodeAx, encodeManifest, encodePack, encodeRemoteRecord,
   manifestIndexKey, manifestKey, packKey, type PackPart, type RemoteRecord,
 } from "./layout.ts";
 import type { Mapping } from "../../store/store.ts";
@@ -105,14 +105,32 @@ export class CacheBucket {
    * and points the index of each of `firstGets` at it; returns its key.
    */
   async putManifest(entries: Mapping[], firstGets: string[], pack: PackPart[] = []): Promise<string> {
-    const body = encodeManifest(entries);
-    const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
-    const k = manifestKey(this.opts.prefix, hash);
+    const { body, hash, key: k } = this.manifestOf(entries);
     if (pack.length > 0) await this.write(packKey(this.opts.prefix, hash), encodePack(pack, this.encoding), `write pack ${hash}`);
     await this.write(k, body, `write manifest ${k}`);
     const pointer = new TextEncoder().encode(k);
     await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), pointer, `write manifest index ${id}`)));
     return k;
+  }
+
+  /**
+   * The session's trace of use (remote/usage.ts): writes its manifest when
+   * none of the same entries is in the bucket ("new", with its pack), or
+   * rewrites it (and its index entries; the pack stays) when it is older than
+   * `maxAgeMs` ("refreshed"); a fresh one is left alone.
+   */
+  async refreshManifest(entries: Mapping[], firstGets: string[], pack: () => PackPart[], maxAgeMs: number, now = Date.now()): Promise<{ key: string; written?: "new" | "refreshed" }> {
+    const { key } = this.manifestOf(entries);
+    const info = await this.retrying(`head manifest ${key}`, () => this.opts.blobs.head(key));
+    if (info && now - info.modifiedMs < maxAgeMs) return { key };
+    await this.putManifest(entries, firstGets, info ? [] : pack());
+    return { key, written: info ? "refreshed" : "new" };
+  }
+
+  /** A manifest's body and key (named by entriesDigest: the same entries give the same key). */
+  private manifestOf(entries: Mapping[]): { body: Uint8Array; hash: string; key: string } {
+    const hash = entriesDigest(entries);
+    return { body: encodeManifest(entries), hash, key: manifestKey(this.opts.prefix, hash) };
   }
 
   private read(key: string, what: string, maxBytes: number): Promise<Uint8Array | undefined> {

@@ -41,7 +41,10 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  *   [<prefix>/]zoutput/<xx>/<output id>     the output as one zstd frame (--compression zstd, the
  *                                           default; with none it goes to output/ raw instead)
  *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
- *                                           lines: every entry one session used
+ *                                           lines: every entry one session used; named by
+ *                                           entriesDigest (the same build, the same key);
+ *                                           its modification time is the last use of those
+ *                                           entries (gc reads it: remote/usage.ts)
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
  *                                           asked for this action among its first gets
  *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
@@ -179,6 +182,20 @@ export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigi
     }
   }
   return rest.length === size ? { ...record, inline: rest } : record;
+}
+
+/**
+ * Names a set of entries by what they map (action ID to output ID), whatever
+ * order they were used in and whatever times they carry: the hash under
+ * which their manifest and pack are stored, so the same build gives the same
+ * key on every runner (the go command re-puts a few entries with new times
+ * on every build).
+ */
+export function entriesDigest(entries: Iterable<Mapping>): string {
+  const lines = [...entries].map((e) => `${e.actionId} ${e.outputId}\n`).sort();
+  const h = new Bun.CryptoHasher("sha256");
+  for (const l of lines) h.update(l);
+  return h.digest("hex");
 }
 
 export function encodeManifest(entries: Mapping[]): Uint8Array {

@@ -44,7 +44,8 @@ export class WorkerHandle {
 
   /** Ends a session in the worker (stops its prefetch, writes its manifest if given). */
   endSession(session: number, manifest?: SessionManifest): Promise<SessionDone> {
-    if (!this.worker) return Promise.resolve({ t: "sessionDone", session });
+    // A session that needs no manifest and never started the worker has nothing to end there.
+    if (!this.worker && !manifest) return Promise.resolve({ t: "sessionDone", session });
     return new Promise((resolve) => {
       this.ending.set(session, resolve);
       this.send({ t: "sessionEnd", session, manifest });

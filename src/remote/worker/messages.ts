@@ -32,8 +32,12 @@ export type ToWorker =
   /** The session ended: stop its prefetch; write its manifest when given. */
   | { t: "sessionEnd"; session: number; manifest?: SessionManifest };
 
-/** What a completed session leaves for the next build: its entries, filed under its first gets. */
-export interface SessionManifest { entries: Mapping[]; firstGets: string[] }
+/**
+ * What a completed session leaves for the next build (and for gc: its trace
+ * of use): its entries, filed under its first gets. A manifest of the same
+ * entries already in the bucket is rewritten only when older than `maxAgeMs`.
+ */
+export interface SessionManifest { entries: Mapping[]; firstGets: string[]; maxAgeMs: number }
 
 /** A manifest entry with its output's bytes as the pack holds them (not yet verified). */
 export interface PackedEntry { entry: Mapping; bytes: Uint8Array }
@@ -56,7 +60,8 @@ export type FromWorker =
   | { t: "prefetched"; session: number; actionId: string; bytes: number; wire: number; record: ActionRecord }
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number; wire: number }
-  | { t: "sessionDone"; session: number; manifestKey?: string; error?: FailureInfo }
+  /** `written`: what was done to the manifest at `manifestKey` (absent: it was fresh, nothing written). */
+  | { t: "sessionDone"; session: number; manifestKey?: string; written?: "new" | "refreshed"; error?: FailureInfo }
   /** Something the user should hear about once (per kind), that changes no outcome. */
   | { t: "warn"; kind: string; message: string }
   | { t: "fatal"; error: FailureInfo };

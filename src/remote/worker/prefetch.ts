@@ -26,8 +26,6 @@ export const MANIFEST_PROBES = 8;
 export class SessionPrefetch {
   readonly inflight = new Map<string, Promise<FetchOutcome>>();
   manifestKey: string | undefined;
-  /** The found manifest's entries, action ID -> output ID (empty until loaded). */
-  readonly manifestOutputs = new Map<string, string>();
   private probes = 0;
   private stopped = false;
   /** Entries to download, in manifest order, not started yet. */
@@ -36,16 +34,6 @@ export class SessionPrefetch {
   constructor(
     private readonly opts: { session: number; bucket: CacheBucket; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
   ) {}
-
-  /**
-   * True when the found manifest lists exactly `entries` (distinct actions),
-   * so there is no need to write a new one. A manifest listing more (a cold
-   * build's lists entries a warm one never asks for) is replaced, or every
-   * later runner would prefetch the surplus.
-   */
-  describes(entries: Mapping[]): boolean {
-    return this.manifestOutputs.size === entries.length && entries.every((e) => this.manifestOutputs.get(e.actionId) === e.outputId);
-  }
 
   /** Called for each remote lookup of the session; probes the index for the first few. */
   probe(actionId: string): void {
@@ -87,7 +75,6 @@ export class SessionPrefetch {
       return;
     }
     if (!entries || this.stopped) return;
-    for (const e of entries) this.manifestOutputs.set(e.actionId, e.outputId);
     this.opts.post({ t: "manifestFound", session: this.opts.session, key, entries: entries.length });
     // The pack first, alone: sharing the link with the downloads made it
     // arrive late (~40% slower fresh builds). No pack, or a bad one: every

@@ -101,10 +101,9 @@ async function endSession(id: number, manifest: SessionManifest | undefined): Pr
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await bucket!;
-    // The manifest this session came from still describes it exactly: nothing to write.
-    if (session?.manifestKey && session.describes(manifest.entries)) return post({ t: "sessionDone", session: id, manifestKey: session.manifestKey });
-    const key = await store.putManifest(manifest.entries, manifest.firstGets, packParts(manifest.entries));
-    post({ t: "sessionDone", session: id, manifestKey: key });
+    // A manifest of the same entries (the one this session came from, or another runner's) is only refreshed when stale.
+    const { key, written } = await store.refreshManifest(manifest.entries, manifest.firstGets, () => packParts(manifest.entries), manifest.maxAgeMs);
+    post({ t: "sessionDone", session: id, manifestKey: key, written });
   } catch (err) {
     post({ t: "sessionDone", session: id, error: failure(err) });
   }

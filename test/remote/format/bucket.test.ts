@@ -121,6 +121,19 @@ describe("manifest packs", () => {
     expect(decodePack(spoil(encodePack([part(1, 10), part(2, 20)])))).toBeUndefined();
   });
 
+  test("a manifest is named by what its entries map, not their order or times; refreshManifest writes it new, leaves it while fresh, rewrites it (without its pack) when stale", async () => {
+    const { remote, bucket } = await store("rf");
+    const e = (n: number, t = 1n) => ({ actionId: hex(`act${n}`), outputId: part(n, 5).outputId, size: 5, timeNanos: t });
+    const first = await remote.refreshManifest([e(1), e(2)], [e(1).actionId], () => [part(1, 5)], 60_000);
+    expect(first.written).toBe("new");
+    const same = await remote.refreshManifest([e(2, 7n), e(1, 9n)], [e(1).actionId], () => { throw new Error("the pack is not needed"); }, 60_000);
+    expect(same).toEqual({ key: first.key }); // fresh: nothing written
+    const stale = await remote.refreshManifest([e(1), e(2)], [e(1).actionId], () => { throw new Error("the pack stays"); }, 60_000, Date.now() + 120_000);
+    expect(stale).toEqual({ key: first.key, written: "refreshed" });
+    expect((await listKeys(s3, bucket)).filter((k) => k.startsWith("rf/pack/"))).toHaveLength(1);
+    expect(await remote.getManifest(first.key)).toHaveLength(2);
+  });
+
   test("putManifest writes the pack before the manifest; getPack reads it back; no pack is undefined", async () => {
     const { remote, bucket } = await store("pk");
     const entries = [{ actionId: hex("a1"), outputId: part(1, 5).outputId, size: 5, timeNanos: 1n }];
@@ -128,7 +141,7 @@ describe("manifest packs", () => {
     expect((await remote.getPack(withPack))!.parts.get(part(1, 5).outputId)).toEqual(part(1, 5).bytes);
     const keys = await listKeys(s3, bucket);
     expect(keys.filter((k) => k.startsWith("pk/pack/"))).toEqual([`pk/pack/${withPack.slice("pk/manifest/".length)}`]);
-    const noPack = await remote.putManifest([{ ...entries[0]!, timeNanos: 2n }], [hex("a1")]);
+    const noPack = await remote.putManifest([{ ...entries[0]!, actionId: hex("a2") }], [hex("a2")]); // other entries: another key
     expect(await remote.getPack(noPack)).toBeUndefined();
   });
 });

@@ -75,15 +75,4 @@ describe("SessionPrefetch", () => {
     expect(p.manifestKey).toBeUndefined();
     expect(calls).toEqual(["index other"]);
   });
-
-  test.each([
-    ["exactly the manifest's entries", [1, 2, 3], true],
-    ["fewer (the manifest lists a surplus)", [1, 2], false],
-    ["one more", [1, 2, 3, 4], false],
-    ["another output for one action", "changed", false],
-  ] as const)("describes a session that used %s: %p", async (_name, used, want) => {
-    const { p } = await prefetched(3, "first");
-    const entries = used === "changed" ? [entry(1), entry(2), { ...entry(3), outputId: sha(body(99)) }] : used.map(entry);
-    expect(p.describes(entries)).toBe(want);
-  });
 });

@@ -1,0 +1,56 @@
+/**
+ * The trace of use a runner leaves in the bucket, for `gc`: object stores
+ * keep no access time, so a session's manifest (every entry it used, local
+ * hits included) is its trace, and its modification time says when those
+ * entries were last used. A session whose manifest already exists has it
+ * rewritten when it is older than the use interval, so the trace of an entry
+ * used at time t is never older than t minus the interval.
+ *
+ * Cost: a warm build checks one local marker (one stat, after the close
+ * reply); only once per interval per distinct build does it start the
+ * worker, which asks the bucket for the manifest's age (HEAD) and rewrites
+ * it only when stale (no pack: that stays under the same hash).
+ */
+import { closeSync, constants, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { Mapping } from "../store/store.ts";
+import { entriesDigest } from "./format/layout.ts";
+
+/** Markers kept per cache directory: beyond this, the oldest go (the worst case is one early refresh). */
+const MARKS_MAX = 4096;
+
+/** Names one session's set of entries (as its manifest's key does). */
+export const traceId = (entries: Iterable<Mapping>): string => entriesDigest(entries);
+
+export class UseMarks {
+  constructor(private readonly dir: string, readonly intervalMs: number, private readonly max = MARKS_MAX) {}
+
+  /** True when this directory has not refreshed the trace `id` within the interval. */
+  due(id: string, now = Date.now()): boolean {
+    const st = lstatSync(join(this.dir, id), { throwIfNoEntry: false });
+    return !st || now - st.mtimeMs >= this.intervalMs;
+  }
+
+  /** Notes a refresh; never throws (a lost marker costs one early refresh). Links are never followed. */
+  mark(id: string, now = Date.now()): void {
+    const path = join(this.dir, id);
+    const t = new Date(now);
+    try {
+      lutimesSync(path, t, t);
+      return;
+    } catch { /* a new marker */ }
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600));
+      lutimesSync(path, t, t);
+      this.bound();
+    } catch { /* see above */ }
+  }
+
+  private bound(): void {
+    const names = readdirSync(this.dir);
+    if (names.length <= this.max) return;
+    const aged = names.map((n) => ({ n, t: lstatSync(join(this.dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 })).sort((a, b) => a.t - b.t);
+    for (const { n } of aged.slice(0, names.length - this.max)) try { unlinkSync(join(this.dir, n)); } catch { /* gone */ }
+  }
+}
