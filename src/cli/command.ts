@@ -9,10 +9,13 @@ export interface CommandSpec {
   summary: string;
   usage: string;
   flags: Record<string, FlagSpec>;
+  /** The cache flags its usage lists (default: all); every cache flag is accepted. */
+  cacheFlags?: string[];
 }
 
 export function commandUsage(c: CommandSpec): string {
-  return `go-cache-plugin ${c.name}: ${c.summary}\n\nUsage:\n  ${c.usage}\n\n${c.name} flags:\n${flagTable(c.flags)}\n\nCache and bucket flags (as in direct mode):\n${flagTable(CACHE_FLAGS)}\n`;
+  const shown = Object.fromEntries(Object.entries(CACHE_FLAGS).filter(([n]) => !(n in c.flags) && (!c.cacheFlags || c.cacheFlags.includes(n))));
+  return `go-cache-plugin ${c.name}: ${c.summary}\n\nUsage:\n  ${c.usage}\n\n${c.name} flags:\n${flagTable(c.flags)}\n\n${c.cacheFlags ? "Bucket flags" : "Cache and bucket flags"} (as in direct mode):\n${flagTable(shown)}\n`;
 }
 
 /** The parsed command line; undefined after printing --help. */

@@ -78,6 +78,20 @@ export const MANIFEST_ENTRIES_MAX = 250_000;
 export const OBJECT_READ_MAX = 4 * 2 ** 30;
 
 
+/** Every kind of object the cache keeps under a prefix (gc and stats touch these and nothing else). */
+export const KINDS = ["action", "output", "ax", "zoutput", "manifest-index", "manifest", "pack"] as const;
+export type Kind = (typeof KINDS)[number];
+/** The key prefix every object of `kind` has. */
+export const kindBase = (prefix: string, kind: Kind) => `${prefix ? `${prefix}/` : ""}${kind}/`;
+/** The ID an object's key names (sharded kinds: `<xx>/<id>`), or undefined when the key is not of that form. */
+export function idOfKey(base: string, kind: Kind, key: string): string | undefined {
+  const rest = key.slice(base.length);
+  const m = kind === "manifest" || kind === "pack" ? /^([0-9a-f]{64})$/.exec(rest) : /^([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(rest);
+  if (!m || !key.startsWith(base)) return undefined;
+  const id = m[2] ?? m[1]!;
+  return m[2] !== undefined && !id.startsWith(m[1]!) ? undefined : id;
+}
+
 const key = (prefix: string, kind: string, id: string) => `${prefix ? `${prefix}/` : ""}${kind}/${id.slice(0, 2)}/${id}`;
 export const axKey = (prefix: string, actionId: string) => key(prefix, "ax", actionId);
 export const zoutputKey = (prefix: string, outputId: string) => key(prefix, "zoutput", outputId);
