@@ -8,6 +8,7 @@ import { newSessionCounters } from "../server/session.ts";
 import { wireCache } from "./wire.ts";
 import { prepareCacheDir } from "../store/cache-dir.ts";
 import { trimIfDue } from "../store/trim.ts";
+import { appendSessionLog } from "../store/session-log.ts";
 import { describeSpec } from "../blob/spec.ts";
 import { printUsage } from "./usage.ts";
 
@@ -32,7 +33,7 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
   log.info(`direct mode, cache ${config.cacheDir}${config.bucket ? `, bucket ${describeSpec(config.bucket)}${config.readOnly ? " (read-only)" : ""}` : ""}`);
   afterStart();
 
-  const code = await serveStdio({ cache, log, counters });
+  const code = await serveStdio({ cache, log, counters, onEnd: (s) => appendSessionLog(local.layout, s) });
   await cache.close();
   trimIfDue({ layout: local.layout, expiryMs: config.expiryMs, maxSizeBytes: config.maxSizeBytes, intervalMs: config.trimIntervalMs, log });
   if (config.metrics) log.warn(metrics.summary());

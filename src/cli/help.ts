@@ -1,4 +1,5 @@
 /** `help [topic]` and `version`. */
+import { commandUsage, type CommandSpec } from "./command.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { buildInfo } from "../build-info.ts";
 import { UsageError } from "../config.ts";
@@ -198,10 +199,25 @@ second signal exits at once.
 `,
 };
 
-export function runHelp(args: string[]): number {
+/** `help wait|gc|stats` prints that command's --help. */
+async function maintenanceCommand(topic: string): Promise<CommandSpec | undefined> {
+  switch (topic) {
+    case "wait": return (await import("./wait.ts")).WAIT;
+    case "gc": return (await import("./gc.ts")).GC;
+    case "stats": return (await import("./stats.ts")).STATS;
+  }
+  return undefined;
+}
+
+export async function runHelp(args: string[]): Promise<number> {
   const topic = args[0];
   if (!topic) {
-    process.stdout.write(`${USAGE}\nHelp topics: ${Object.keys(TOPICS).join(", ")}\n`);
+    process.stdout.write(`${USAGE}\nHelp topics: ${Object.keys(TOPICS).join(", ")}, wait, gc, stats\n`);
+    return 0;
+  }
+  const command = await maintenanceCommand(topic);
+  if (command) {
+    process.stdout.write(commandUsage(command));
     return 0;
   }
   const text = TOPICS[topic];

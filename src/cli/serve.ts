@@ -9,6 +9,7 @@ import { startHttp, type Mount } from "../server/http.ts";
 import { prepareCacheDir } from "../store/cache-dir.ts";
 import { moduleCacheRoot, trimModuleCacheLogged } from "../modproxy/trim.ts";
 import { trimIfDue } from "../store/trim.ts";
+import { appendSessionLog } from "../store/session-log.ts";
 import { describeSpec } from "../blob/spec.ts";
 import { wireCache } from "./wire.ts";
 import { SERVE_USAGE } from "./usage.ts";
@@ -39,7 +40,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const secret = config.plugin === undefined ? undefined : config.tokenFile && existsSync(config.tokenFile) ? readToken(config.tokenFile) : newSecret();
   const servers = [secret ? { port: config.plugin!, secret } : undefined, config.socket ? { path: config.socket } : undefined]
     .filter((a) => a !== undefined)
-    .map((address) => new PluginServer({ address, cache, log, counters, getLatency, maxConnections: config.maxConnections }));
+    .map((address) => new PluginServer({ address, cache, log, counters, getLatency, maxConnections: config.maxConnections, onSessionEnd: (s) => appendSessionLog(local.layout, s) }));
   for (const s of servers) {
     metrics.register("connections", () => ({ ...s.connections }), ["active"]);
     log.info(`plugin protocol listening on ${await s.listen()}`);

@@ -21,6 +21,8 @@ Usage:
   go-cache-plugin serve --plugin PORT [flags]            server mode: one cache for every go command
   GOCACHEPROG="go-cache-plugin connect PORT" go build    talk to that server
   go-cache-plugin wait [--timeout D]                     last step of a CI job: returns when every upload is in the bucket
+  go-cache-plugin gc --older-than D [--max-size B]       delete from the bucket what no build used for D
+  go-cache-plugin stats [--json]                         the local cache, the last sessions, pending uploads, the bucket
   go-cache-plugin help [topic]                           topics: configure, environment, direct-mode, server-mode, ...
   go-cache-plugin version
 

@@ -16,6 +16,7 @@ import type { BodySink, RequestHandler } from "../protocol/reader.ts";
 import type { Cache, Entry, PutSink, SessionHandle } from "../store/store.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { Histogram } from "../metrics.ts";
+import type { SessionSummary } from "../store/session-log.ts";
 
 /** Counters of one session (summed into the process metrics). */
 export interface SessionCounters {
@@ -44,6 +45,8 @@ export interface SessionOptions {
   counters: SessionCounters;
   /** Called once, after the close response was sent. */
   onClose?: () => void;
+  /** Called once when the session ends, with its own numbers (session-log.ts). */
+  onEnd?: (s: SessionSummary) => void;
 }
 
 export class Session implements RequestHandler {
@@ -51,6 +54,11 @@ export class Session implements RequestHandler {
   private closed = false;
   private readonly handle: SessionHandle | undefined;
   private ended: Promise<void> | undefined;
+  private readonly started = Date.now();
+  /** This session's own numbers (the counters above may be shared by every session of a server). */
+  private readonly mine = { gets: 0, hits: 0, misses: 0, puts: 0, bytesOut: 0, built: 0, buildMs: 0 };
+  /** When each missed action was asked for: a put of it afterwards is an action the go command ran. */
+  private readonly missedAt = new Map<string, number>();
   /** One handler per announced command (protocol/commands.ts): the type makes both lists one. */
   private readonly handlers: Readonly<Record<Command, (req: Request) => void>> = {
     get: (req) => this.get(req),
@@ -71,6 +79,7 @@ export class Session implements RequestHandler {
    * an answer to the go command.
    */
   end(): Promise<void> {
+    if (!this.ended && this.opts.onEnd) this.opts.onEnd({ end: Date.now(), ms: Date.now() - this.started, ...this.mine });
     this.ended ??= this.handle && this.opts.cache.closeSession
       ? this.opts.cache.closeSession(this.handle, this.closed).catch((err) => this.opts.log.warn(`ending session: ${describeError(err)}`))
       : Promise.resolve();
@@ -144,13 +153,18 @@ export class Session implements RequestHandler {
   private answerGet(id: number, actionId: string, entry: Entry | undefined, started: number): void {
     const c = this.opts.counters;
     this.opts.getLatency?.observe((performance.now() - started) / 1000);
+    this.mine.gets++;
     if (!entry) {
       c.misses++;
+      this.mine.misses++;
+      if (this.missedAt.size < 100_000) this.missedAt.set(actionId, performance.now());
       this.opts.log.debug(`get ${actionId}: miss`);
       return this.opts.send({ ID: id, Miss: true });
     }
     c.hits++;
     c.bytesOut += entry.size;
+    this.mine.hits++;
+    this.mine.bytesOut += entry.size;
     this.opts.log.debug(`get ${actionId}: hit ${entry.outputId} (${entry.size} bytes)`);
     this.opts.send({
       ID: id,
@@ -178,6 +192,14 @@ export class Session implements RequestHandler {
   private finishPut(req: Request, sink: PutSink): void {
     const done = (entry: Entry) => {
       this.opts.counters.puts++;
+      this.mine.puts++;
+      const actionId = this.missedAt.size > 0 && req.ActionID ? idToHex(req.ActionID, "ActionID") : "";
+      const missed = this.missedAt.get(actionId);
+      if (missed !== undefined) {
+        this.missedAt.delete(actionId);
+        this.mine.built++;
+        this.mine.buildMs += performance.now() - missed;
+      }
       this.opts.log.debug(`put ${req.ActionID ? idToHex(req.ActionID, "ActionID") : "?"}: ${entry.outputId} (${entry.size} bytes)`);
       this.opts.send({ ID: req.ID, DiskPath: entry.diskPath });
     };

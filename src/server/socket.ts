@@ -20,6 +20,7 @@
  *   aborted (its file and temp file released).
  */
 import { chmodSync, renameSync } from "node:fs";
+import type { SessionSummary } from "../store/session-log.ts";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
 import { RequestReader } from "../protocol/reader.ts";
@@ -51,6 +52,8 @@ export interface PluginServerOptions {
   log: Logger;
   counters: SessionCounters;
   getLatency?: Histogram;
+  /** Each session's own numbers when it ends (session-log.ts). */
+  onSessionEnd?: (s: SessionSummary) => void;
   /** Connections beyond this are closed at once. */
   maxConnections: number;
 }
@@ -228,6 +231,7 @@ export class PluginServer {
       log: this.opts.log,
       counters: this.opts.counters,
       getLatency: this.opts.getLatency,
+      onEnd: this.opts.onSessionEnd,
       send: (r) => conn.writer!.send(r),
       onClose: () => {
         conn.writer!.flush();

@@ -8,6 +8,7 @@
  * longer delays the build.
  */
 import { closeSync, writeSync } from "node:fs";
+import type { SessionSummary } from "../store/session-log.ts";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
 import { RequestReader } from "../protocol/reader.ts";
 import { ResponseWriter } from "../protocol/writer.ts";
@@ -52,6 +53,8 @@ export interface StdioOptions {
   cache: Cache;
   log: Logger;
   counters: SessionCounters;
+  /** The session's own numbers when it ends (session-log.ts). */
+  onEnd?: (s: SessionSummary) => void;
 }
 
 /**
@@ -72,7 +75,7 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   });
   let closed!: () => void;
   const closedPromise = new Promise<"close">((resolve) => (closed = () => resolve("close")));
-  const session = new Session({ cache: opts.cache, log: opts.log, counters: opts.counters, send: (r) => writer.send(r), onClose: () => closed() });
+  const session = new Session({ cache: opts.cache, log: opts.log, counters: opts.counters, send: (r) => writer.send(r), onClose: () => closed(), onEnd: opts.onEnd });
   const reader = new RequestReader(session);
 
   const input = Bun.stdin.stream().getReader();

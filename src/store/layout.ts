@@ -6,6 +6,7 @@
  *   <final path>.<pid>.<n>.tmp               in-flight writes, beside their final name; renamed into place
  *   v1/trim.txt                            Unix seconds of the last trim
  *   v1/journal/<writer>.log                uploads not yet in the bucket (remote/journal.ts)
+ *   v1/sessions.log                        the last sessions' numbers, for `stats` (session-log.ts)
  *   v1/uses/<trace id>                     empty; its mtime: when this directory last refreshed that
  *                                          session's trace of use in the bucket (remote/usage.ts)
  *
@@ -19,12 +20,14 @@ export class Layout {
   readonly trimStamp: string;
   readonly journalDir: string;
   readonly usesDir: string;
+  readonly sessionLog: string;
 
   constructor(readonly cacheDir: string) {
     this.root = join(cacheDir, "v1");
     this.trimStamp = join(this.root, "trim.txt");
     this.journalDir = join(this.root, "journal");
     this.usesDir = join(this.root, "uses");
+    this.sessionLog = join(this.root, "sessions.log");
   }
 
   actionPath(actionId: string): string {

@@ -27,6 +27,8 @@ export interface TrimOptions {
   expiryMs: number;
   maxSizeBytes: number;
   now?: number;
+  /** Count what would be removed and remove nothing (stats). */
+  dryRun?: boolean;
 }
 
 export interface TrimResult {
@@ -52,12 +54,13 @@ interface FileInfo { path: string; size: number; mtime: number }
 
 export function trimStore(opts: TrimOptions): TrimResult {
   const now = opts.now ?? Date.now();
+  const remove = opts.dryRun ? () => true : removeFile;
   const result: TrimResult = { removedObjects: 0, removedActions: 0, removedBytes: 0, remainingBytes: 0 };
   const objects: FileInfo[] = [];
   for (const dir of realDirs(opts.layout, "o")) {
     for (const f of scan(dir)) {
       if (f.path.endsWith(".tmp")) {
-        if (staleTemp(f, now)) remove(f.path);
+        if (!opts.dryRun && staleTemp(f, now)) remove(f.path);
         continue;
       }
       objects.push(f);
@@ -91,7 +94,7 @@ export function trimStore(opts: TrimOptions): TrimResult {
   for (const dir of realDirs(opts.layout, "a")) {
     for (const f of scan(dir)) {
       if (f.path.endsWith(".tmp")) {
-        if (staleTemp(f, now)) remove(f.path);
+        if (!opts.dryRun && staleTemp(f, now)) remove(f.path);
         continue;
       }
       let record;
@@ -109,6 +112,24 @@ export function trimStore(opts: TrimOptions): TrimResult {
     renameSync(tmp, opts.layout.trimStamp);
   } catch { /* the next exit trims again */ }
   return result;
+}
+
+export interface LocalInventory { entries: number; objects: number; bytes: number; oldestUseMs?: number; newestUseMs?: number }
+
+/** What the local store holds: action records, objects, their bytes and use times (links and temp files skipped). */
+export function localInventory(layout: Layout): LocalInventory {
+  const inv: LocalInventory = { entries: 0, objects: 0, bytes: 0 };
+  for (const dir of realDirs(layout, "a")) inv.entries += scan(dir).filter((f) => !f.path.endsWith(".tmp")).length;
+  for (const dir of realDirs(layout, "o")) {
+    for (const f of scan(dir)) {
+      if (f.path.endsWith(".tmp")) continue;
+      inv.objects++;
+      inv.bytes += f.size;
+      inv.oldestUseMs = Math.min(inv.oldestUseMs ?? f.mtime, f.mtime);
+      inv.newestUseMs = Math.max(inv.newestUseMs ?? f.mtime, f.mtime);
+    }
+  }
+  return inv;
 }
 
 /** The shard directories of one kind that are real directories (not links), under a real kind directory. */
@@ -139,7 +160,7 @@ function staleTemp(f: FileInfo, now: number): boolean {
   return writer !== undefined && writerGone(writer);
 }
 
-function remove(path: string): boolean {
+function removeFile(path: string): boolean {
   try { unlinkSync(path); return true; } catch { return false; }
 }
 
