@@ -66,7 +66,9 @@ export const INLINE_MAX = 128 * 1024;
  */
 export const RECORD_READ_MAX = 1024;
 export const POINTER_READ_MAX = 1024;
-export const AX_READ_MAX = INLINE_MAX + 256;
+/** The first line of an ax record, signature included. */
+const AX_LINE_MAX = 300;
+export const AX_READ_MAX = INLINE_MAX + (INLINE_MAX >> 7) + 1024 + AX_LINE_MAX;
 export const MANIFEST_READ_MAX = 16 << 20;
 /** Decompressed manifest text, and entries per manifest. */
 export const MANIFEST_TEXT_MAX = 64 << 20;
@@ -92,6 +94,8 @@ const PACK_MAGIC = "gcp-pack 1";
 /** Entries in one pack, and the bytes read for one (outputs plus header lines). */
 export const PACK_ENTRIES_MAX = 100_000;
 export const PACK_READ_MAX = PACK_MAX + PACK_ENTRIES_MAX * 100;
+
+export interface AxRecord { outputId: string; timeNanos: bigint; size: number; encoding: Encoding; inline?: Uint8Array; signature?: string }
 
 export interface PackPart { outputId: string; bytes: Uint8Array }
 
@@ -143,9 +147,13 @@ export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefin
   return at === bytes.length ? out : undefined;
 }
 
-/** The `ax` record; with zstd its inline bytes (when given) are stored as one zstd frame. */
-export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: Encoding = "raw"): Uint8Array {
-  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}${encoding === "zstd" ? " zstd" : ""}\n`);
+/**
+ * The `ax` record; with zstd its inline bytes (when given) are stored as one
+ * zstd frame; `signature` (a token of trust/sign.ts over the entry) ends its
+ * first line as " sig:<key id>:<mac>".
+ */
+export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: Encoding = "raw", signature?: string): Uint8Array {
+  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}${encoding === "zstd" ? " zstd" : ""}${signature ? ` sig:${signature}` : ""}\n`);
   if (!inline) return head;
   const body = encoding === "zstd" ? compress(inline) : inline;
   const out = new Uint8Array(head.length + body.length);
@@ -157,16 +165,17 @@ export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: E
 /**
  * The record and, when the bytes are inline, the output (inflated; its size
  * checked, its SHA-256 not: the caller's). Undefined when malformed.
- * `encoding` says where the output is kept (zoutput/ or output/).
+ * `encoding` says where the output is kept (zoutput/ or output/);
+ * `signature` is the token the record carries, unchecked.
  */
-export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; encoding: Encoding; inline?: Uint8Array } | undefined {
+export function decodeAx(bytes: Uint8Array): AxRecord | undefined {
   const nl = bytes.indexOf(10);
-  if (nl < 0 || nl > 200) return undefined;
-  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  if (nl < 0 || nl > AX_LINE_MAX) return undefined;
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?(?: sig:([A-Za-z0-9._-]{1,64}:[0-9a-f]{64}))?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
   if (!m) return undefined;
   const size = Number(m[3]);
   const encoding: Encoding = m[4] ? "zstd" : "raw";
-  const record = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding };
+  const record: AxRecord = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding, ...(m[5] ? { signature: m[5] } : {}) };
   let rest: Uint8Array = bytes.subarray(nl + 1);
   if (rest.length === 0) return size === 0 && encoding === "raw" ? { ...record, inline: rest } : record;
   // Only small outputs are ever inline: a record claiming more is not inflated (a tiny frame may claim gigabytes).
@@ -179,29 +188,4 @@ export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigi
     }
   }
   return rest.length === size ? { ...record, inline: rest } : record;
-}
-
-export function encodeManifest(entries: Mapping[]): Uint8Array {
-  return Bun.gzipSync(new TextEncoder().encode(entries.map((e) => `${e.actionId} ${e.outputId} ${e.size} ${e.timeNanos}\n`).join("")));
-}
-
-/** The entries; undefined when it is not gzip, inflates beyond MANIFEST_TEXT_MAX (a bomb) or lists more than MANIFEST_ENTRIES_MAX. */
-export function decodeManifest(bytes: Uint8Array): Mapping[] | undefined {
-  let raw: Uint8Array;
-  try {
-    // node:zlib (for its output bound) is loaded here, in the worker, never on the protocol loop's start-up path.
-    const { gunzipSync } = require("node:zlib") as typeof import("node:zlib");
-    raw = gunzipSync(bytes, { maxOutputLength: MANIFEST_TEXT_MAX });
-  } catch {
-    return undefined;
-  }
-  const text = new TextDecoder().decode(raw);
-  const out: Mapping[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})$/.exec(line);
-    if (!m) continue;
-    if (out.length >= MANIFEST_ENTRIES_MAX) return undefined;
-    out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
-  }
-  return out;
 }
