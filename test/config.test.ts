@@ -161,3 +161,20 @@ describe("command line of the compiled binary", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe("trust settings", () => {
+  test.each([
+    ["none", [], {}, [], undefined],
+    ["flags: read prefixes in order, slashes trimmed, own and repeats dropped", ["--prefix", "pr/7", "--read-prefix", "main, /release/,pr/7,main", "--signing-key-file", "keys"], {}, ["main", "release"], `${process.cwd()}/keys`],
+    ["the environment", [], { GOCACHE_READ_PREFIXES: "main", GOCACHE_SIGNING_KEY_FILE: "/etc/gocache/keys" }, ["main"], "/etc/gocache/keys"],
+    ["a flag wins over the environment", ["--read-prefix", "a"], { GOCACHE_READ_PREFIXES: "b" }, ["a"], undefined],
+  ] as const)("%s", (_n, argv, env, readPrefixes, keyFile) => {
+    const c = config([...argv], { ...env });
+    expect(c.readPrefixes).toEqual([...readPrefixes]);
+    expect(c.signingKeyFile).toBe(keyFile);
+  });
+
+  test.each([["a/../b"], ["has space"], ["a//b"]])("--read-prefix %p is refused", (p) => {
+    expect(() => config(["--read-prefix", `main,${p}`])).toThrow(UsageError);
+  });
+});
