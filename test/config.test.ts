@@ -133,7 +133,7 @@ describe("command line of the compiled binary", () => {
     expect(["", '{"ID":0,"KnownCommands":["get","put","close"]}\n']).toContain(r.stdout);
   });
 
-  test.each([["configure", /--max-size/], ["environment", /GOCACHE_S3_BUCKET/], ["direct-mode", /GOCACHEPROG/], ["remote", /manifest-index/], ["server-mode", /connect 5930/]])("help %s", async (topic, text) => {
+  test.each([["configure", /--max-size/], ["environment", /GOCACHE_S3_BUCKET/], ["direct-mode", /GOCACHEPROG/], ["remote", /manifest-index/], ["server-mode", /connect 5930/], ["trust", /--read-prefix main/], ["trust", /s3:PutObject/], ["trust", /storage.objectCreator/], ["trust", /Storage Blob Data Contributor/]])("help %s", async (topic, text) => {
     const r = await run(["help", topic]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(text);

@@ -20,7 +20,7 @@ Usage:
   GOCACHEPROG="go-cache-plugin [flags]" go build ./...   direct mode (the go command starts us)
   go-cache-plugin serve --plugin PORT [flags]            server mode: one cache for every go command
   GOCACHEPROG="go-cache-plugin connect PORT" go build    talk to that server
-  go-cache-plugin help [topic]                           topics: configure, environment, direct-mode, server-mode
+  go-cache-plugin help [topic]                           topics: configure, environment, direct-mode, remote, server-mode, trust
   go-cache-plugin version
 
 Flags (each also read from the environment variable in brackets; a flag wins):

@@ -23,7 +23,7 @@ import {
   manifestIndexKey, manifestKey, packKey, type AxRecord, type PackPart, type RemoteRecord,
 } from "./layout.ts";
 import { decodePointer, decodeSignedManifest, encodeManifest, encodePointer, manifestDigest } from "./manifest.ts";
-import type { Keyring, Verdict } from "../trust/sign.ts";
+import type { Keyring, SignedKind, Verdict } from "../trust/sign.ts";
 import type { Mapping } from "../../store/store.ts";
 import type { Encoding } from "./layout.ts";
 import { Outputs } from "./outputs.ts";
@@ -98,11 +98,8 @@ export class CacheBucket {
       trust ? this.getAction(actionId).catch(() => undefined) : this.getAction(actionId),
     ]);
     if (!trust) return ax ?? (action && { ...action, size: -1, encoding: "raw" });
-    if (ax) {
-      const verdict = trust.keys.verify("entry", this.prefix, [actionId, ax.outputId, ax.size, ax.timeNanos], ax.signature);
-      if (verdict === "ok") return ax;
-      trust.rejected(verdict, `ax record ${axKey(this.prefix, actionId)}`);
-    } else if (action) trust.rejected("unsigned", `action record ${actionKey(this.prefix, actionId)}`);
+    if (ax) return this.trusted(ax, "entry", [actionId, ax.outputId, ax.size, ax.timeNanos], ax.signature, `ax record ${axKey(this.prefix, actionId)}`);
+    if (action) trust.rejected("unsigned", `action record ${actionKey(this.prefix, actionId)}`);
     return undefined;
   }
 
@@ -123,12 +120,7 @@ export class CacheBucket {
     const bytes = await this.read(key, `read manifest index ${actionId}`, POINTER_READ_MAX);
     if (!bytes) return undefined;
     const { key: manifest, signature } = decodePointer(bytes);
-    const trust = this.opts.trust;
-    if (!trust) return manifest;
-    const verdict = trust.keys.verify("pointer", this.prefix, [actionId, manifest.slice(manifest.lastIndexOf("/") + 1)], signature);
-    if (verdict === "ok") return manifest;
-    trust.rejected(verdict, `manifest index ${key}`);
-    return undefined;
+    return this.trusted(manifest, "pointer", [actionId, manifest.slice(manifest.lastIndexOf("/") + 1)], signature, `manifest index ${key}`);
   }
 
   async getManifest(key: string): Promise<Mapping[] | undefined> {
@@ -139,13 +131,8 @@ export class CacheBucket {
     if (!bytes) return undefined;
     const manifest = decodeSignedManifest(bytes);
     if (!manifest) throw new Error(`[remote] read manifest ${key}: malformed, or over its bounds`);
-    const trust = this.opts.trust;
-    if (!trust) return manifest.entries;
     // Nothing of an untrusted manifest is used: no entry of it is prefetched (its pack is not even read).
-    const verdict = trust.keys.verify("manifest", this.prefix, [manifest.digest], manifest.signature);
-    if (verdict === "ok") return manifest.entries;
-    trust.rejected(verdict, `manifest ${key}`);
-    return undefined;
+    return this.trusted(manifest.entries, "manifest", [manifest.digest], manifest.signature, `manifest ${key}`);
   }
 
   /** The small outputs packed with the manifest at `key` (unverified), if it has a pack, and the pack's size in the bucket. */
@@ -172,6 +159,16 @@ export class CacheBucket {
     await this.write(k, body, `write manifest ${k}`);
     await Promise.all(firstGets.map((id) => this.write(manifestIndexKey(this.opts.prefix, id), encodePointer(k, keys?.sign("pointer", this.prefix, [id, hash])), `write manifest index ${id}`)));
     return k;
+  }
+
+  /** `value` without a keyring, or when `signature` signs the statement; else reported, and a miss. */
+  private trusted<T>(value: T, kind: SignedKind, fields: Array<string | number | bigint>, signature: string | undefined, what: string): T | undefined {
+    const trust = this.opts.trust;
+    if (!trust) return value;
+    const verdict = trust.keys.verify(kind, this.prefix, fields, signature);
+    if (verdict === "ok") return value;
+    trust.rejected(verdict, what);
+    return undefined;
   }
 
   private read(key: string, what: string, maxBytes: number): Promise<Uint8Array | undefined> {

@@ -34,22 +34,29 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  * Our own additions, under key prefixes tailscale/go-cache-plugin never uses
  * (its records above are still written, so it keeps working on our bucket):
  *
- *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>[ zstd]\n" followed, when
+ *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>[ zstd][ sig:<key id>:<mac>]\n" followed, when
  *                                           size <= INLINE_MAX, by the output bytes (a zstd frame
  *                                           with " zstd"): one GET answers both the action and
  *                                           its output
  *   [<prefix>/]zoutput/<xx>/<output id>     the output as one zstd frame (--compression zstd, the
  *                                           default; with none it goes to output/ raw instead)
- *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
- *                                           lines: every entry one session used
+ *   [<prefix>/]manifest/<sha256>            gzip of ["gcp-manifest-sig <key id>:<mac>\n"] then
+ *                                           "<action id> <output id> <size> <unix nanos>\n"
+ *                                           lines: every entry one session used (manifest.ts)
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
  *                                           asked for this action among its first gets
+ *                                           [" sig:<key id>:<mac>"]
  *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
  *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
  *                                           "<output id> <size>\n", then the n outputs back to
  *                                           back; one GET instead of hundreds (written first);
  *                                           with zstd, that whole text as one zstd frame (the
  *                                           frame's magic tells the two apart)
+ *
+ * The signatures (trust/sign.ts) are written only with --signing-key-file;
+ * a reader with keys trusts an entry only through a signed ax record or a
+ * signed manifest (behind a signed pointer) of the prefix it is read from,
+ * never through action/. Readers without keys ignore them.
  *
  * Readers accept both forms of everything, whatever their own --compression:
  * a fleet may mix versions, and the Go original writes output/ only. Sizes
