@@ -52,7 +52,7 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "s3-path-style": { kind: "boolean", env: "GOCACHE_S3_PATH_STYLE", help: "Use path-style S3 URLs" },
   prefix: { kind: "string", env: "GOCACHE_KEY_PREFIX", hint: "PREFIX", help: "Key prefix for every object in the bucket" },
   "read-prefix": { kind: "string", env: "GOCACHE_READ_PREFIXES", hint: "P[,P...]", help: "Read prefixes to fall back on after --prefix, in order (e.g. main for a pull-request build); writes stay under --prefix" },
-  "signing-key-file": { kind: "string", env: "GOCACHE_SIGNING_KEY_FILE", hint: "FILE", help: "Sign every record written and trust only records signed by a listed key: lines '<key id> <secret> [namespaces]', the first signs (mode 0600; see 'help trust')" },
+  "signing-key-file": { kind: "string", env: "GOCACHE_SIGNING_KEY_FILE", hint: "FILE", help: "Sign every record written and trust only records signed by a listed key: lines '<key id> <secret> [namespaces]', the first signs (mode 0600; used only with --bucket; see 'help trust')" },
   compression: { kind: "string", env: "GOCACHE_COMPRESSION", hint: "zstd|none", help: "How uploads are stored: zstd (default; under our own keys) or none (raw in the compatible output/ layout, for fleets that mix in tailscale/go-cache-plugin); reads accept both" },
   "min-upload-size": { kind: "string", env: "GOCACHE_MIN_SIZE", hint: "BYTES", help: "Do not upload outputs smaller than this (default 0)" },
   c: { kind: "string", env: "GOCACHE_CONCURRENCY", alias: "concurrency", hint: "N", help: "Maximum concurrent remote reads (default 2 x CPUs)" },
