@@ -20,6 +20,10 @@ export interface Config {
   /** How this process stores outputs, inline records and packs in the bucket (readers take both). */
   compression: "zstd" | "none";
   prefix: string;
+  /** --read-prefix: namespaces read after `prefix`, in order; never written. */
+  readPrefixes: string[];
+  /** --signing-key-file (absolute), read only with a bucket (remote/trust/keys.ts); undefined: nothing signed or checked. */
+  signingKeyFile: string | undefined;
   minUploadSize: number;
   concurrency: number;
   uploadConcurrency: number;
@@ -49,6 +53,8 @@ export const CACHE_FLAGS: Record<string, FlagSpec> = {
   "s3-endpoint-url": { kind: "string", env: "GOCACHE_S3_ENDPOINT_URL", hint: "URL", help: "S3-compatible endpoint (R2, MinIO, ...)" },
   "s3-path-style": { kind: "boolean", env: "GOCACHE_S3_PATH_STYLE", help: "Use path-style S3 URLs" },
   prefix: { kind: "string", env: "GOCACHE_KEY_PREFIX", hint: "PREFIX", help: "Key prefix for every object in the bucket" },
+  "read-prefix": { kind: "string", env: "GOCACHE_READ_PREFIXES", hint: "P[,P...]", help: "Read prefixes to fall back on after --prefix, in order (e.g. main for a pull-request build); writes stay under --prefix" },
+  "signing-key-file": { kind: "string", env: "GOCACHE_SIGNING_KEY_FILE", hint: "FILE", help: "Sign every record written and trust only records signed by a listed key: lines '<key id> <secret> [namespaces]', the first signs (mode 0600; used only with --bucket; see 'help trust')" },
   compression: { kind: "string", env: "GOCACHE_COMPRESSION", hint: "zstd|none", help: "How uploads are stored: zstd (default; under our own keys) or none (raw in the compatible output/ layout, for fleets that mix in tailscale/go-cache-plugin); reads accept both" },
   "min-upload-size": { kind: "string", env: "GOCACHE_MIN_SIZE", hint: "BYTES", help: "Do not upload outputs smaller than this (default 0)" },
   c: { kind: "string", env: "GOCACHE_CONCURRENCY", alias: "concurrency", hint: "N", help: "Maximum concurrent remote reads (default 2 x CPUs)" },
@@ -223,6 +229,14 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
   const prefix = (str("prefix") ?? "").replace(/^\/+|\/+$/g, "");
   // Every key starts with it: a prefix no backend can carry fails here, not at every request.
   if (prefix && !isValidKey(`${prefix}/x`)) throw new UsageError(`--prefix: ${JSON.stringify(prefix.slice(0, 100))} is not a valid key prefix (printable ASCII without spaces, \\ ? # %, no empty, . or .. segments)`);
+  const readPrefixes: string[] = [];
+  for (const raw of (str("read-prefix") ?? "").split(",")) {
+    const p = raw.trim().replace(/^\/+|\/+$/g, "");
+    if (raw.trim() === "") continue;
+    if (p && !isValidKey(`${p}/x`)) throw new UsageError(`--read-prefix: ${JSON.stringify(p.slice(0, 100))} is not a valid key prefix (printable ASCII without spaces, \\ ? # %, no empty, . or .. segments)`);
+    if (p !== prefix && !readPrefixes.includes(p)) readPrefixes.push(p);
+  }
+  const keyFile = str("signing-key-file");
   const compression = str("compression") ?? "zstd";
   if (compression !== "zstd" && compression !== "none") throw new UsageError(`--compression: expected zstd or none, got ${JSON.stringify(compression)}`);
   const debugRaw = str("debug");
@@ -240,6 +254,8 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
     bucket,
     compression,
     prefix,
+    readPrefixes,
+    signingKeyFile: keyFile ? resolve(keyFile) : undefined,
     minUploadSize: num("min-upload-size", 0, 0),
     concurrency: num("c", 2 * cpus, 1),
     uploadConcurrency: num("u", 8, 1),

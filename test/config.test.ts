@@ -133,7 +133,7 @@ describe("command line of the compiled binary", () => {
     expect(["", '{"ID":0,"KnownCommands":["get","put","close"]}\n']).toContain(r.stdout);
   });
 
-  test.each([["configure", /--max-size/], ["environment", /GOCACHE_S3_BUCKET/], ["direct-mode", /GOCACHEPROG/], ["remote", /manifest-index/], ["server-mode", /connect 5930/]])("help %s", async (topic, text) => {
+  test.each([["configure", /--max-size/], ["environment", /GOCACHE_S3_BUCKET/], ["direct-mode", /GOCACHEPROG/], ["remote", /manifest-index/], ["server-mode", /connect 5930/], ["trust", /--read-prefix main/], ["trust", /s3:PutObject/], ["trust", /storage.objectCreator/], ["trust", /Storage Blob Data Contributor/]])("help %s", async (topic, text) => {
     const r = await run(["help", topic]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(text);
@@ -159,5 +159,22 @@ describe("command line of the compiled binary", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot create cache directory \/proc\/no\/such\/dir/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("trust settings", () => {
+  test.each([
+    ["none", [], {}, [], undefined],
+    ["flags: read prefixes in order, slashes trimmed, own and repeats dropped", ["--prefix", "pr/7", "--read-prefix", "main, /release/,pr/7,main", "--signing-key-file", "keys"], {}, ["main", "release"], `${process.cwd()}/keys`],
+    ["the environment", [], { GOCACHE_READ_PREFIXES: "main", GOCACHE_SIGNING_KEY_FILE: "/etc/gocache/keys" }, ["main"], "/etc/gocache/keys"],
+    ["a flag wins over the environment", ["--read-prefix", "a"], { GOCACHE_READ_PREFIXES: "b" }, ["a"], undefined],
+  ] as const)("%s", (_n, argv, env, readPrefixes, keyFile) => {
+    const c = config([...argv], { ...env });
+    expect(c.readPrefixes).toEqual([...readPrefixes]);
+    expect(c.signingKeyFile).toBe(keyFile);
+  });
+
+  test.each([["a/../b"], ["has space"], ["a//b"]])("--read-prefix %p is refused", (p) => {
+    expect(() => config(["--read-prefix", `main,${p}`])).toThrow(UsageError);
   });
 });

@@ -4,6 +4,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { buildInfo } from "../build-info.ts";
 import { UsageError } from "../config.ts";
 import { USAGE } from "./usage.ts";
+import { TRUST_HELP } from "./help-trust.ts";
 
 const TOPICS: Record<string, string> = {
   configure: `Configuring go-cache-plugin
@@ -48,6 +49,8 @@ build cache request.
   GOCACHE_S3_ENDPOINT_URL  --s3-endpoint-url
   GOCACHE_S3_PATH_STYLE    --s3-path-style (true/false)
   GOCACHE_KEY_PREFIX       --prefix
+  GOCACHE_READ_PREFIXES    --read-prefix (comma-separated)
+  GOCACHE_SIGNING_KEY_FILE --signing-key-file
   GOCACHE_COMPRESSION      --compression (zstd/none)
   GOCACHE_MIN_SIZE         --min-upload-size
   GOCACHE_CONCURRENCY      -c
@@ -104,7 +107,9 @@ Bucket layout (shared with tailscale/go-cache-plugin):
   [prefix/]action/<xx>/<action id>   "<output id> <unix nanoseconds>"
   [prefix/]output/<xx>/<output id>   the output bytes
 plus our own keys, which that tool ignores: ax/ (record and small output in
-one object), zoutput/, manifest/, pack/ and manifest-index/.
+one object), zoutput/, manifest/, pack/ and manifest-index/. In signed mode
+ax records, manifests and manifest-index pointers carry a signature, and
+action/ records (unsigned) are not trusted.
 
 Compression (--compression, GOCACHE_COMPRESSION): zstd, the default, stores
 outputs as zstd frames under zoutput/ (inline records and packs compressed
@@ -121,8 +126,9 @@ in one request (the manifest's pack), the large ones 32 at a time.
 
 Trust: the SHA-256 check protects against corruption, not against someone
 who can write the bucket: they choose any action's output, which every
-runner then links. Give each trust level its own bucket or --prefix, and run
-untrusted builds (pull requests from forks) with --read-only. What is read
+runner then links. Give each trust level its own bucket or --prefix, let
+pull requests read main with --read-prefix main, and sign what trusted jobs
+write with --signing-key-file: see 'go-cache-plugin help trust'. What is read
 from the bucket is bounded (records, packs, manifests; a gzip bomb is
 refused) and a corrupt copy found there is replaced by the next upload of a
 verified local one.
@@ -143,6 +149,7 @@ Credentials (never on the command line), found as each vendor's own tools do:
 A missing or refused credential is one warning naming the service, the bucket
 and what to set; the build goes on from the local cache.
 `,
+  trust: TRUST_HELP,
   "server-mode": `Server mode
 
 One long-lived server per machine shares its cache, its bucket connections and its

@@ -114,7 +114,7 @@ async function scan(o: GcOptions, onObject: () => void): Promise<Snapshot> {
  * records that no such manifest lists. A manifest that cannot be read stops
  * gc: what it lists is unknown, so nothing could be deleted safely.
  */
-async function readTraces(o: GcOptions, s: Snapshot, cutoff: number, limit: number): Promise<{ manifests: Map<string, Mapping[]>; recordOutputs: Map<string, string> }> {
+async function readTraces(o: GcOptions, s: Snapshot, cutoff: number, limit: number): Promise<{ manifests: Map<string, Mapping[]>; recordOutputs: Map<string, string[]> }> {
   const manifests = new Map<string, Mapping[]>();
   await mapLimit(s.manifest.filter((m) => m.modifiedMs >= cutoff), limit, async (m) => {
     let entries: Mapping[] | undefined;
@@ -131,14 +131,18 @@ async function readTraces(o: GcOptions, s: Snapshot, cutoff: number, limit: numb
   return { manifests, recordOutputs };
 }
 
-/** Action ID -> output ID of each record (ax or action); unreadable or malformed records name nothing. */
-async function readRecords(o: GcOptions, records: BucketObject[], limit: number): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+/**
+ * Action ID -> the output IDs its records (ax and action: they may differ,
+ * each written by another tool) name; unreadable or malformed records name
+ * nothing. Signatures are not checked: keeping more is the safe side.
+ */
+async function readRecords(o: GcOptions, records: BucketObject[], limit: number): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
   const ids = [...new Set(records.map((r) => r.id))];
   await mapLimit(ids, limit, async (id) => {
-    const ax = await o.bucket.getAx(id).catch(() => undefined);
-    const outputId = ax?.outputId ?? (await o.bucket.getAction(id).catch(() => undefined))?.outputId;
-    if (outputId) out.set(id, outputId);
+    const [ax, action] = await Promise.all([o.bucket.readAx(id).catch(() => undefined), o.bucket.getAction(id).catch(() => undefined)]);
+    const named = [ax?.outputId, action?.outputId].filter((x): x is string => x !== undefined);
+    if (named.length) out.set(id, named);
   });
   return out;
 }
@@ -148,7 +152,7 @@ async function outputsNamedSince(o: GcOptions, before: Snapshot, limit: number):
   const again = await scan({ ...o, prefix: o.prefix }, () => {});
   const seen = (kind: Kind) => new Map(before[kind].map((x) => [x.key, x.modifiedMs]));
   const changed = (kind: Kind) => { const old = seen(kind); return again[kind].filter((x) => old.get(x.key) !== x.modifiedMs); };
-  const named = new Set<string>((await readRecords(o, [...changed("ax"), ...changed("action")], limit)).values());
+  const named = new Set<string>([...(await readRecords(o, [...changed("ax"), ...changed("action")], limit)).values()].flat());
   await mapLimit(changed("manifest"), limit, async (m) => {
     for (const e of (await o.bucket.getManifest(m.key).catch(() => undefined)) ?? []) named.add(e.outputId);
   });

@@ -24,8 +24,8 @@ export interface PlanInput {
   snapshot: Snapshot;
   /** Entries of the manifests newer than the cutoff, by manifest ID (hash). */
   manifests: Map<string, Mapping[]>;
-  /** Output IDs of records read because they are newer than the cutoff (their manifest may not be written yet). */
-  recordOutputs: Map<string, string>;
+  /** Output IDs named by records (ax and action) read because they are newer than the cutoff (their manifest may not be written yet). */
+  recordOutputs: Map<string, string[]>;
   cutoffMs: number;
 }
 
@@ -51,8 +51,7 @@ export function plan(i: PlanInput): Plan {
   for (const r of [...s.ax, ...s.action]) {
     if (!fresh(r)) continue;
     liveActions.add(r.id);
-    const out = i.recordOutputs.get(r.id);
-    if (out) liveOutputs.add(out);
+    for (const out of i.recordOutputs.get(r.id) ?? []) liveOutputs.add(out);
   }
   const goes: Record<Kind, (o: BucketObject) => boolean> = {
     ax: (o) => !liveActions.has(o.id),

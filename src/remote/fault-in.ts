@@ -41,6 +41,9 @@ export interface RemoteCounters {
   prefetchWastedBytes: number;
   /** Manifest packs read (each brings many small outputs in one request). */
   prefetchPacks: number;
+  /** Signed mode: records, pointers and manifests ignored as unsigned, or for a signature that fails. */
+  unsigned: number;
+  badSignature: number;
 }
 
 export interface FaultInOptions {
@@ -53,7 +56,7 @@ export interface FaultInOptions {
 }
 
 export class FaultIn {
-  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, bytesDownWire: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchWireBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0, prefetchPacks: 0 };
+  readonly counters: RemoteCounters = { hits: 0, misses: 0, errors: 0, corrupt: 0, bytesDown: 0, bytesDownWire: 0, manifestsFound: 0, manifestsWritten: 0, prefetched: 0, prefetchBytes: 0, prefetchWireBytes: 0, prefetchHits: 0, prefetchWastedBytes: 0, prefetchPacks: 0, unsigned: 0, badSignature: 0 };
   private readonly inflight = new Map<string, Promise<Entry | undefined>>();
   private readonly remoteMisses = new Set<string>();
   private readsPausedUntil = 0;
@@ -79,8 +82,14 @@ export class FaultIn {
     this.remoteMisses.delete(actionId);
   }
 
-  /** The worker's prefetch reports. */
+  /** The worker's prefetch and trust reports. */
   readonly events = {
+    untrusted: (verdict: "unsigned" | "bad-signature", what: string) => {
+      if (verdict === "unsigned") this.counters.unsigned++;
+      else this.counters.badSignature++;
+      const why = verdict === "unsigned" ? "it is not signed" : "its signature is not that of a listed key for its prefix";
+      this.opts.warnOnce(`trust:${verdict}`, `[trust] ignoring ${what}: ${why} (signed mode; a miss; further ones are counted in remote_${verdict === "unsigned" ? "unsigned" : "bad_signature"})`);
+    },
     manifestFound: (session: number, key: string, entries: number) => {
       this.counters.manifestsFound++;
       const s = this.opts.sessionById(session);

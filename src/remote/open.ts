@@ -10,6 +10,7 @@ import { Journal } from "./journal.ts";
 import { UseMarks } from "./usage.ts";
 import { TieredCache } from "./tiered.ts";
 import { WorkerHandle } from "./worker/handle.ts";
+import { loadKeyFile } from "./trust/keys.ts";
 
 /** Remote requests in flight for one session's manifest prefetch. */
 const PREFETCH_CONCURRENCY = 32;
@@ -18,6 +19,10 @@ export interface RemoteTierOptions {
   local: LocalStore;
   blob: BlobSpec;
   prefix: string;
+  /** Namespaces read after `prefix`, in order. */
+  readPrefixes?: string[];
+  /** The signing key file (trust/keys.ts); undefined: nothing is signed or checked. */
+  signingKeyFile?: string;
   /** Nothing is written to the bucket (no journal either). */
   readOnly: boolean;
   /** Fault-ins in flight at once, and uploads. */
@@ -36,10 +41,17 @@ export interface RemoteTierOptions {
   log: Logger;
 }
 
+/** Throws a KeyFileError (a clear message, never the secret) for a key file that is unsafe or malformed. */
 export function openRemoteTier(o: RemoteTierOptions): TieredCache {
+  const keys = o.signingKeyFile === undefined ? undefined : loadKeyFile(o.signingKeyFile, o.prefix);
+  if (keys) o.log.info(`signed mode: signing with key ${keys[0]!.id}; trusting records signed by ${keys.map((k) => k.id).join(", ")}`);
+  const readPrefixes = o.readPrefixes ?? [];
+  if (readPrefixes.length) o.log.info(`reading prefixes ${[o.prefix || "/", ...readPrefixes.map((p) => p || "/")].join(", ")} in order; writing ${o.prefix || "/"} only`);
   const workerConfig = {
     blob: o.blob,
     prefix: o.prefix,
+    readPrefixes,
+    keys,
     cacheDir: o.local.layout.cacheDir,
     concurrency: o.concurrency,
     uploadConcurrency: o.uploadConcurrency,

@@ -53,6 +53,7 @@ export class TieredCache implements Cache {
       manifestFound: (session, key, entries) => this.reads.events.manifestFound(session, key, entries),
       packFound: (session, entries, bytes, wire) => this.reads.events.packFound(session, entries, bytes, wire),
       prefetched: (session, actionId, bytes, wire, record) => this.reads.events.prefetched(session, actionId, bytes, wire, record),
+      untrusted: (verdict, what) => this.reads.events.untrusted(verdict, what),
       warn: (kind, message) => this.warnOnce(`warn:${kind}`, message),
       fatal: (kind, message) => {
         this.counters.errors++;

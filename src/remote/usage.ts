@@ -14,7 +14,7 @@
 import { closeSync, constants, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Mapping } from "../store/store.ts";
-import { entriesDigest } from "./format/layout.ts";
+import { entriesDigest } from "./format/manifest.ts";
 
 /** Markers kept per cache directory: beyond this, the oldest go (the worst case is one early refresh). */
 const MARKS_MAX = 4096;

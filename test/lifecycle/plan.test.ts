@@ -21,7 +21,7 @@ const snapshot = snap([
 const manifests = new Map([[id("my"), [m("a2", "o2"), m("a3", "o3")]]]);
 
 describe("plan", () => {
-  const deleted = (cutoffMs: number, recordOutputs = new Map<string, string>()) =>
+  const deleted = (cutoffMs: number, recordOutputs = new Map<string, string[]>()) =>
     plan({ snapshot, manifests, recordOutputs, cutoffMs }).delete.map((d) => d.object.key);
 
   test("what only the old build used goes, records before outputs; shared and new entries stay", () => {
@@ -29,8 +29,8 @@ describe("plan", () => {
   });
 
   test.each([
-    ["names it", new Map([[id("a3"), id("o4")]]), false],
-    ["names another", new Map([[id("a3"), id("o3")]]), true],
+    ["names it", new Map([[id("a3"), [id("o4")]]]), false],
+    ["names another", new Map([[id("a3"), [id("o3")]]]), true],
   ] as const)("an old output a new record (read because no fresh manifest lists it) %s: deleted %p", (_name, recordOutputs, gone) => {
     const d = plan({ snapshot, manifests: new Map(), recordOutputs, cutoffMs: 260 }).delete.map((x) => x.object.key);
     expect(d.includes("output/o4")).toBe(gone);

@@ -34,25 +34,32 @@ export function decodeRemoteRecord(text: string): RemoteRecord | undefined {
  * Our own additions, under key prefixes tailscale/go-cache-plugin never uses
  * (its records above are still written, so it keeps working on our bucket):
  *
- *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>[ zstd]\n" followed, when
+ *   [<prefix>/]ax/<xx>/<action id>          "<output id> <unix nanos> <size>[ zstd][ sig:<key id>:<mac>]\n" followed, when
  *                                           size <= INLINE_MAX, by the output bytes (a zstd frame
  *                                           with " zstd"): one GET answers both the action and
  *                                           its output
  *   [<prefix>/]zoutput/<xx>/<output id>     the output as one zstd frame (--compression zstd, the
  *                                           default; with none it goes to output/ raw instead)
- *   [<prefix>/]manifest/<sha256>            gzip of "<action id> <output id> <size> <unix nanos>\n"
- *                                           lines: every entry one session used; named by
- *                                           entriesDigest (the same build, the same key);
- *                                           its modification time is the last use of those
- *                                           entries (gc reads it: remote/usage.ts)
+ *   [<prefix>/]manifest/<sha256>            gzip of ["gcp-manifest-sig <key id>:<mac>\n"] then
+ *                                           "<action id> <output id> <size> <unix nanos>\n"
+ *                                           lines: every entry one session used (manifest.ts);
+ *                                           named by entriesDigest (the same build, the same
+ *                                           key); its modification time is the last use of
+ *                                           those entries (gc reads it: remote/usage.ts)
  *   [<prefix>/]manifest-index/<xx>/<action id>   key of the latest manifest whose session
  *                                           asked for this action among its first gets
+ *                                           [" sig:<key id>:<mac>"]
  *   [<prefix>/]pack/<sha256>                the small outputs (<= PACK_ENTRY_MAX) of the manifest
  *                                           with the same hash: "gcp-pack 1 <n>\n", n lines
  *                                           "<output id> <size>\n", then the n outputs back to
  *                                           back; one GET instead of hundreds (written first);
  *                                           with zstd, that whole text as one zstd frame (the
  *                                           frame's magic tells the two apart)
+ *
+ * The signatures (trust/sign.ts) are written only with --signing-key-file;
+ * a reader with keys trusts an entry only through a signed ax record or a
+ * signed manifest (behind a signed pointer) of the prefix it is read from,
+ * never through action/. Readers without keys ignore them.
  *
  * Readers accept both forms of everything, whatever their own --compression:
  * a fleet may mix versions, and the Go original writes output/ only. Sizes
@@ -69,7 +76,9 @@ export const INLINE_MAX = 128 * 1024;
  */
 export const RECORD_READ_MAX = 1024;
 export const POINTER_READ_MAX = 1024;
-export const AX_READ_MAX = INLINE_MAX + 256;
+/** The first line of an ax record, signature included. */
+const AX_LINE_MAX = 300;
+export const AX_READ_MAX = INLINE_MAX + (INLINE_MAX >> 7) + 1024 + AX_LINE_MAX;
 export const MANIFEST_READ_MAX = 16 << 20;
 /** Decompressed manifest text, and entries per manifest. */
 export const MANIFEST_TEXT_MAX = 64 << 20;
@@ -109,6 +118,8 @@ const PACK_MAGIC = "gcp-pack 1";
 /** Entries in one pack, and the bytes read for one (outputs plus header lines). */
 export const PACK_ENTRIES_MAX = 100_000;
 export const PACK_READ_MAX = PACK_MAX + PACK_ENTRIES_MAX * 100;
+
+export interface AxRecord { outputId: string; timeNanos: bigint; size: number; encoding: Encoding; inline?: Uint8Array; signature?: string }
 
 export interface PackPart { outputId: string; bytes: Uint8Array }
 
@@ -160,9 +171,13 @@ export function decodePack(bytes: Uint8Array): Map<string, Uint8Array> | undefin
   return at === bytes.length ? out : undefined;
 }
 
-/** The `ax` record; with zstd its inline bytes (when given) are stored as one zstd frame. */
-export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: Encoding = "raw"): Uint8Array {
-  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}${encoding === "zstd" ? " zstd" : ""}\n`);
+/**
+ * The `ax` record; with zstd its inline bytes (when given) are stored as one
+ * zstd frame; `signature` (a token of trust/sign.ts over the entry) ends its
+ * first line as " sig:<key id>:<mac>".
+ */
+export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: Encoding = "raw", signature?: string): Uint8Array {
+  const head = new TextEncoder().encode(`${r.outputId} ${r.timeNanos} ${r.size}${encoding === "zstd" ? " zstd" : ""}${signature ? ` sig:${signature}` : ""}\n`);
   if (!inline) return head;
   const body = encoding === "zstd" ? compress(inline) : inline;
   const out = new Uint8Array(head.length + body.length);
@@ -174,16 +189,17 @@ export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: E
 /**
  * The record and, when the bytes are inline, the output (inflated; its size
  * checked, its SHA-256 not: the caller's). Undefined when malformed.
- * `encoding` says where the output is kept (zoutput/ or output/).
+ * `encoding` says where the output is kept (zoutput/ or output/);
+ * `signature` is the token the record carries, unchecked.
  */
-export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigint; size: number; encoding: Encoding; inline?: Uint8Array } | undefined {
+export function decodeAx(bytes: Uint8Array): AxRecord | undefined {
   const nl = bytes.indexOf(10);
-  if (nl < 0 || nl > 200) return undefined;
-  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  if (nl < 0 || nl > AX_LINE_MAX) return undefined;
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?(?: sig:([A-Za-z0-9._-]{1,64}:[0-9a-f]{64}))?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
   if (!m) return undefined;
   const size = Number(m[3]);
   const encoding: Encoding = m[4] ? "zstd" : "raw";
-  const record = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding };
+  const record: AxRecord = { outputId: m[1]!, timeNanos: BigInt(m[2]!), size, encoding, ...(m[5] ? { signature: m[5] } : {}) };
   let rest: Uint8Array = bytes.subarray(nl + 1);
   if (rest.length === 0) return size === 0 && encoding === "raw" ? { ...record, inline: rest } : record;
   // Only small outputs are ever inline: a record claiming more is not inflated (a tiny frame may claim gigabytes).
@@ -196,43 +212,4 @@ export function decodeAx(bytes: Uint8Array): { outputId: string; timeNanos: bigi
     }
   }
   return rest.length === size ? { ...record, inline: rest } : record;
-}
-
-/**
- * Names a set of entries by what they map (action ID to output ID), whatever
- * order they were used in and whatever times they carry: the hash under
- * which their manifest and pack are stored, so the same build gives the same
- * key on every runner (the go command re-puts a few entries with new times
- * on every build).
- */
-export function entriesDigest(entries: Iterable<Mapping>): string {
-  const lines = [...entries].map((e) => `${e.actionId} ${e.outputId}\n`).sort();
-  const h = new Bun.CryptoHasher("sha256");
-  for (const l of lines) h.update(l);
-  return h.digest("hex");
-}
-
-export function encodeManifest(entries: Mapping[]): Uint8Array {
-  return Bun.gzipSync(new TextEncoder().encode(entries.map((e) => `${e.actionId} ${e.outputId} ${e.size} ${e.timeNanos}\n`).join("")));
-}
-
-/** The entries; undefined when it is not gzip, inflates beyond MANIFEST_TEXT_MAX (a bomb) or lists more than MANIFEST_ENTRIES_MAX. */
-export function decodeManifest(bytes: Uint8Array): Mapping[] | undefined {
-  let raw: Uint8Array;
-  try {
-    // node:zlib (for its output bound) is loaded here, in the worker, never on the protocol loop's start-up path.
-    const { gunzipSync } = require("node:zlib") as typeof import("node:zlib");
-    raw = gunzipSync(bytes, { maxOutputLength: MANIFEST_TEXT_MAX });
-  } catch {
-    return undefined;
-  }
-  const text = new TextDecoder().decode(raw);
-  const out: Mapping[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})$/.exec(line);
-    if (!m) continue;
-    if (out.length >= MANIFEST_ENTRIES_MAX) return undefined;
-    out.push({ actionId: m[1]!, outputId: m[2]!, size: Number(m[3]), timeNanos: BigInt(m[4]!) });
-  }
-  return out;
 }

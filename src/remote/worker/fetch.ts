@@ -1,8 +1,10 @@
 /**
  * Fault-in of one entry from the bucket into the local store, in one round
  * trip where possible: our `ax` record (which carries small outputs inline)
- * and the tailscale-compatible `action` record are asked for at once; a
- * large output follows immediately. Nothing is installed unless its SHA-256
+ * and the tailscale-compatible `action` record are asked for at once, in
+ * every namespace (namespaces.ts; signed mode: only a signed ax record
+ * counts, CacheBucket.getRecord); a large output follows immediately, from
+ * the namespace the record is in. Nothing is installed unless its SHA-256
  * equals its output ID. Runs in the worker; installs objects only (the
  * main thread holds the action records).
  */
@@ -13,18 +15,15 @@ import type { Mapping } from "../../store/store.ts";
 import { LocalWriteError } from "../../blob/port.ts";
 import { CorruptObjectError, PACK_ENTRY_MAX, type CacheBucket, type Encoding } from "../format/bucket.ts";
 import type { FetchOutcome } from "./messages.ts";
+import type { Namespaces } from "./namespaces.ts";
 
 /** Objects larger than this (or of unknown size) are streamed to a file rather than read into memory. */
 const STREAM_OVER = PACK_ENTRY_MAX;
 
-export async function fetchEntry(bucket: CacheBucket, local: LocalStore, actionId: string): Promise<FetchOutcome> {
-  const [ax, action] = await Promise.all([
-    bucket.getAx(actionId).catch(() => undefined), // ours is an optimisation; the compatible record decides
-    bucket.getAction(actionId),
-  ]);
-  // Only our ax record knows the size and the form; the compatible record's output is raw.
-  const record = ax ?? (action && { ...action, size: -1, encoding: "raw" as const, inline: undefined });
-  if (!record) return { miss: "no-action" };
+export async function fetchEntry(namespaces: Namespaces, local: LocalStore, actionId: string): Promise<FetchOutcome> {
+  const found = await namespaces.findRecord(actionId);
+  if (!found) return { miss: "no-action" };
+  const { bucket, record } = found;
   return install(bucket, local, { actionId, outputId: record.outputId, size: record.size, timeNanos: record.timeNanos }, { inline: record.inline, prefer: record.encoding });
 }
 

@@ -15,6 +15,8 @@ export interface WorkerEvents {
   packFound(session: number, entries: PackedEntry[], bytes: number, wire: number): void;
   /** `record`: the installed entry's action record, which the main thread keeps (the worker writes objects only). */
   prefetched(session: number, actionId: string, bytes: number, wire: number, record: ActionRecord): void;
+  /** Signed mode: a record read from the bucket that is not trusted (treated as a miss). */
+  untrusted(verdict: "unsigned" | "bad-signature", what: string): void;
   warn(kind: string, message: string): void;
   fatal(kind: string, message: string): void;
 }
@@ -110,6 +112,7 @@ export class WorkerHandle {
         this.ending.delete(msg.session);
         return resolve?.(msg);
       }
+      case "untrusted": return this.events.untrusted(msg.verdict, msg.what);
       case "warn": return this.events.warn(msg.kind, msg.message);
       case "fatal": return this.events.fatal(msg.error.kind, msg.error.message);
     }

@@ -3,11 +3,16 @@ import type { BlobSpec } from "../../blob/spec.ts";
 import type { Encoding } from "../format/layout.ts";
 import type { InstallOutcome } from "../../store/install.ts";
 import type { ActionRecord, Mapping } from "../../store/store.ts";
+import type { TrustKey } from "../trust/keys.ts";
 
 export interface WorkerConfig {
   /** The bucket, on its backend. */
   blob: BlobSpec;
   prefix: string;
+  /** --read-prefix: namespaces read after `prefix`, in order (never written). */
+  readPrefixes: string[];
+  /** --signing-key-file's keys (the first signs); undefined: nothing is signed or checked. */
+  keys?: TrustKey[];
   cacheDir: string;
   concurrency: number;
   uploadConcurrency: number;
@@ -62,6 +67,8 @@ export type FromWorker =
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number; wire: number }
   /** `written`: what was done to the manifest at `manifestKey` (absent: it was fresh, nothing written). */
   | { t: "sessionDone"; session: number; manifestKey?: string; written?: "new" | "refreshed"; error?: FailureInfo }
+  /** Signed mode: a record that is not trusted (a miss); `what` names its key. */
+  | { t: "untrusted"; verdict: "unsigned" | "bad-signature"; what: string }
   /** Something the user should hear about once (per kind), that changes no outcome. */
   | { t: "warn"; kind: string; message: string }
   | { t: "fatal"; error: FailureInfo };

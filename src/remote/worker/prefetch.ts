@@ -10,7 +10,10 @@
  * that download, and one for an entry still waiting its turn starts it at
  * once. Prefetch never fetches more than the manifest lists and stops when
  * the session ends; entries gone from the bucket are skipped (plain gets
- * then miss as usual).
+ * then miss as usual). The index is asked in every namespace (namespaces.ts)
+ * and the manifest, its pack and its outputs are read from the namespace
+ * whose pointer was found first; in signed mode an unsigned or badly signed
+ * pointer or manifest is no manifest at all: nothing of it is installed.
  */
 import { existsSync } from "node:fs";
 import type { LocalStore } from "../../store/local.ts";
@@ -19,6 +22,7 @@ import { PACK_ENTRY_MAX, type CacheBucket } from "../format/bucket.ts";
 import { install } from "./fetch.ts";
 import { describeError } from "../../log.ts";
 import type { FetchOutcome, FromWorker, PackedEntry } from "./messages.ts";
+import type { Namespaces } from "./namespaces.ts";
 
 /** How many of a session's first remote lookups also look for a manifest. */
 export const MANIFEST_PROBES = 8;
@@ -30,17 +34,19 @@ export class SessionPrefetch {
   private stopped = false;
   /** Entries to download, in manifest order, not started yet. */
   private readonly queue = new Map<string, Mapping>();
+  /** The namespace the manifest was found in: its pack and outputs are read from there. */
+  private bucket: CacheBucket | undefined;
 
   constructor(
-    private readonly opts: { session: number; bucket: CacheBucket; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
+    private readonly opts: { session: number; namespaces: Namespaces; local: LocalStore; concurrency: number; post: (m: FromWorker) => void },
   ) {}
 
   /** Called for each remote lookup of the session; probes the index for the first few. */
   probe(actionId: string): void {
     if (this.stopped || this.manifestKey !== undefined || this.probes >= MANIFEST_PROBES) return;
     this.probes++;
-    void this.opts.bucket.getManifestPointer(actionId).then(
-      (key) => { if (key && this.manifestKey === undefined && !this.stopped) void this.start(key); },
+    void this.opts.namespaces.findManifest(actionId).then(
+      (found) => { if (found && this.manifestKey === undefined && !this.stopped) void this.start(found.bucket, found.key); },
       () => {}, // an unreadable index just means no prefetch
     );
   }
@@ -64,11 +70,12 @@ export class SessionPrefetch {
     return this.fetch(queued);
   }
 
-  private async start(key: string): Promise<void> {
+  private async start(bucket: CacheBucket, key: string): Promise<void> {
     this.manifestKey = key;
+    this.bucket = bucket;
     let entries;
     try {
-      entries = await this.opts.bucket.getManifest(key);
+      entries = await bucket.getManifest(key);
     } catch (err) {
       // Unreadable, malformed or over its bounds (a bomb): no prefetch for this session, and one line saying why.
       this.opts.post({ t: "warn", kind: "manifest-read", message: `${describeError(err)}; not prefetching` });
@@ -79,7 +86,7 @@ export class SessionPrefetch {
     // The pack first, alone: sharing the link with the downloads made it
     // arrive late (~40% slower fresh builds). No pack, or a bad one: every
     // entry is downloaded on its own.
-    const pack = await this.opts.bucket.getPack(key).catch(() => undefined);
+    const pack = await bucket.getPack(key).catch(() => undefined);
     const parts = pack?.parts;
     if (this.stopped) return;
     const packed: PackedEntry[] = [];
@@ -110,8 +117,8 @@ export class SessionPrefetch {
 
   /** Downloads and installs one entry, verified. */
   private fetch(e: Mapping): Promise<FetchOutcome> {
-    const { local, bucket, session, post } = this.opts;
-    const p = install(bucket, local, e)
+    const { local, session, post } = this.opts;
+    const p = install(this.bucket!, local, e)
       .catch((err): FetchOutcome => ({ error: { kind: "prefetch", message: String(err) } }))
       .then((outcome) => {
         if ("hit" in outcome) post({ t: "prefetched", session, actionId: e.actionId, bytes: outcome.bytes, wire: outcome.wire ?? outcome.bytes, record: outcome.hit });

@@ -9,7 +9,10 @@
  * tailscale-compatible action record, then our `ax` record (with the output
  * inline when small); failures are retried with backoff until the main
  * thread ends the worker. Sessions: see prefetch.ts; at a session's end its
- * manifest is written.
+ * manifest is written. Reads span the namespaces (namespaces.ts); writes go
+ * to the own prefix only. With keys, what is written is signed and what is
+ * read is checked (CacheBucket); each record that is not trusted is
+ * reported to the main thread, which counts it.
  */
 declare var self: Worker;
 
@@ -18,6 +21,8 @@ import { openBlobStore } from "../../backends/open.ts";
 import { Limiter } from "./limit.ts";
 import { fetchEntry } from "./fetch.ts";
 import { SessionPrefetch } from "./prefetch.ts";
+import { Namespaces } from "./namespaces.ts";
+import { Keyring } from "../trust/sign.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
 import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, CacheBucket, type PackPart } from "../format/bucket.ts";
 import { LocalStore, openTemp } from "../../store/local.ts";
@@ -27,6 +32,7 @@ import { describeError } from "../../log.ts";
 
 let config: WorkerConfig;
 let bucket: Promise<CacheBucket> | undefined;
+let namespaces: Promise<Namespaces> | undefined;
 let local: LocalStore;
 let fetches: Limiter;
 let uploads: Limiter;
@@ -50,16 +56,22 @@ function init(c: WorkerConfig): void {
   local = new LocalStore({ dir: c.cacheDir, fsync: c.fsync });
   fetches = new Limiter(c.concurrency);
   uploads = new Limiter(c.uploadConcurrency);
-  bucket = openBlobStore(c.blob).then((blobs) => new CacheBucket({ blobs, prefix: c.prefix, encoding: c.compression }));
+  const keys = c.keys && new Keyring(c.keys);
+  const trust = keys && { keys, rejected: (verdict: "unsigned" | "bad-signature", what: string) => post({ t: "untrusted", verdict, what }) };
+  namespaces = openBlobStore(c.blob).then((blobs) => {
+    const open = (prefix: string) => new CacheBucket({ blobs, prefix, encoding: c.compression, trust });
+    return new Namespaces(open(c.prefix), c.readPrefixes.map(open));
+  });
+  bucket = namespaces.then((n) => n.own);
   bucket.catch((err) => post({ t: "fatal", error: failure(err) }));
 }
 
 async function sessionFor(id: number): Promise<SessionPrefetch> {
-  const store = await bucket!;
+  const all = await namespaces!;
   // Looked up after the await: two fetches may both be first for a session.
   let s = sessions.get(id);
   if (!s) {
-    s = new SessionPrefetch({ session: id, bucket: store, local, concurrency: config.prefetchConcurrency, post });
+    s = new SessionPrefetch({ session: id, namespaces: all, local, concurrency: config.prefetchConcurrency, post });
     sessions.set(id, s);
   }
   return s;
@@ -67,7 +79,7 @@ async function sessionFor(id: number): Promise<SessionPrefetch> {
 
 async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutcome> {
   try {
-    const store = await bucket!;
+    const all = await namespaces!;
     const session = await sessionFor(sessionId);
     const pending = session.demand(actionId);
     if (pending) {
@@ -75,7 +87,7 @@ async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutco
       if ("hit" in outcome) return { ...outcome, prefetched: true };
     }
     session.probe(actionId);
-    const outcome = await fetches.run(() => fetchEntry(store, local, actionId));
+    const outcome = await fetches.run(() => fetchEntry(all, local, actionId));
     noteCorrupt(outcome);
     return outcome;
   } catch (err) {

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { SessionPrefetch } from "../../../src/remote/worker/prefetch.ts";
+import { Namespaces } from "../../../src/remote/worker/namespaces.ts";
 import { LocalStore } from "../../../src/store/local.ts";
 import type { CacheBucket } from "../../../src/remote/format/bucket.ts";
 import type { Mapping } from "../../../src/store/store.ts";
@@ -36,7 +37,7 @@ async function prefetched(n: number, firstGet: string, missing = 0) {
   const calls: string[] = [];
   const posted: FromWorker[] = [];
   const local = new LocalStore({ dir: tempDir("prefetch") });
-  const p = new SessionPrefetch({ session: 1, bucket: fakeRemote(n, calls, missing), local, concurrency: 4, post: (m) => posted.push(m) });
+  const p = new SessionPrefetch({ session: 1, namespaces: new Namespaces(fakeRemote(n, calls, missing)), local, concurrency: 4, post: (m) => posted.push(m) });
   p.probe(firstGet);
   const downloads = missing ? 1 : 0;
   for (let i = 0; i < 100 && !(posted.some((m) => m.t === "packFound") && posted.filter((m) => m.t === "prefetched").length >= downloads); i++) await Bun.sleep(5);
@@ -69,7 +70,7 @@ describe("SessionPrefetch", () => {
 
   test("a lookup that finds no manifest starts nothing", async () => {
     const calls: string[] = [];
-    const p = new SessionPrefetch({ session: 1, bucket: fakeRemote(3, calls), local: new LocalStore({ dir: tempDir("prefetch") }), concurrency: 4, post: () => {} });
+    const p = new SessionPrefetch({ session: 1, namespaces: new Namespaces(fakeRemote(3, calls)), local: new LocalStore({ dir: tempDir("prefetch") }), concurrency: 4, post: () => {} });
     p.probe("other");
     await Bun.sleep(20);
     expect(p.manifestKey).toBeUndefined();
