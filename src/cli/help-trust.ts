@@ -36,10 +36,14 @@ appear in logs; secrets never do.
                            main-2025 <main secret> main
   PR jobs of untrusted code (forks): no key file at all.
 HMAC keys are symmetric: a job that can verify with a key can also sign with
-it, so give a key only to jobs whose code may hold it. Main's own check is
-what protects main: it lists only main's key, so nothing a pull request
-writes (even through a policy mistake) is ever trusted there; a PR job
-without a key trusts main/ through the bucket's permissions alone.
+it. A record signed with a PR's own key is never trusted by main (main lists
+only main's key), but a PR job given main's key (to trust main's records)
+could sign as main: only the bucket's permissions (no write to main/) stop
+it. So main's key protects main against every writer without it (forks,
+other tools, anyone with bucket write access and no key file); give it only
+to PR jobs whose code you trust like main's. A PR job without a key trusts
+main/ through the bucket's permissions alone. (Public-key signatures are not
+implemented.)
 
 A signature covers key id, prefix, action ID, output ID, size and time (ax
 records), the entry list (manifests) and the action and manifest (index

@@ -14,9 +14,8 @@ export function gcTable(r: GcReport): string {
   rows.push(["total", sum((x) => x.scanned), formatBytes(sum((x) => x.scannedBytes)), sum((x) => x.deleted), formatBytes(sum((x) => x.deletedBytes)), sum((x) => x.scanned - x.deleted), formatBytes(sum((x) => x.scannedBytes - x.deletedBytes))]);
   const notes = [`objects last used before ${new Date(r.cutoffMs).toISOString()} ${r.dryRun ? "would go" : "went"}`];
   if (r.maxSizeReached === false) notes.push("--max-size not reached: what is left was used within the last --use-interval, which gc never deletes for size");
-  if (r.spared > 0) notes.push(`${r.spared} outputs kept because a build wrote records naming them while gc ran`);
+  if (r.spared > 0) notes.push(`${r.spared} objects kept because a build used or wrote them while gc ran`);
   for (const e of r.errors) notes.push(e);
-  if (r.errors.length > 0) notes.push("outputs were not deleted because some records could not be (run gc again)");
   return table(["kind", "objects", "bytes", verb, `bytes ${r.dryRun ? "to free" : "freed"}`, "kept", "bytes kept"], rows) + notes.map((n) => `${n}\n`).join("");
 }
 

@@ -1,18 +1,22 @@
 /**
  * `gc`: deletes from the bucket what no runner used within a window (and,
  * with a size bound, the least recently used until it fits). The decision is
- * plan.ts's; this file reads the bucket, asks it, and deletes in its order.
+ * plan.ts's; this file reads the bucket (traces.ts), asks it, and deletes.
  *
- * Safe while builds run: nothing newer than the cutoff goes; records go
- * before outputs; and just before outputs are deleted the records and
- * manifests are listed again, so an output that a record written meanwhile
- * names is kept. A racing build sees misses, never a wrong output.
+ * Safe while builds run: nothing newer than the cutoff goes, and deletion
+ * goes in three phases (manifests, packs and index entries; records;
+ * outputs). Before each phase the bucket is listed again, what changed
+ * meanwhile (a manifest refreshed, a record written) is read and the plan
+ * made again, so an entry a racing build used, and an output a record
+ * written meanwhile names, stay; a manifest is also checked (HEAD) right
+ * before it is deleted. A race within one phase can still cost a miss,
+ * never a wrong output.
  */
 import type { BlobStore } from "../blob/port.ts";
-import { KINDS, idOfKey, kindBase, type CacheBucket, type Kind } from "../remote/format/bucket.ts";
-import type { Mapping } from "../store/store.ts";
+import { KINDS, type CacheBucket, type Kind } from "../remote/format/bucket.ts";
 import { describeError } from "../log.ts";
-import { cutoffForSize, plan, type BucketObject, type PlanInput, type Snapshot } from "./plan.ts";
+import { cutoffForSize, plan, type BucketObject, type Snapshot } from "./plan.ts";
+import { scan, Traces } from "./traces.ts";
 import { mapLimit } from "./limit.ts";
 
 export interface GcOptions {
@@ -30,7 +34,6 @@ export interface GcOptions {
 }
 
 export interface GcProgress { phase: "scan" | "read" | "delete"; scanned: number; deleted: number; freedBytes: number }
-
 export interface KindReport { scanned: number; scannedBytes: number; deleted: number; deletedBytes: number }
 
 export interface GcReport {
@@ -40,121 +43,74 @@ export interface GcReport {
   /** --max-size was given and the bucket is (or would be) within it. */
   maxSizeReached?: boolean;
   kinds: Record<Kind, KindReport>;
-  /** Outputs spared because a record or manifest written during gc names them. */
+  /** Objects spared because a build used or wrote them while gc ran. */
   spared: number;
   errors: string[];
   /** With dryRun: every key that would be deleted, in deletion order. */
   keys?: string[];
 }
 
+const PHASES: Kind[][] = [["manifest", "pack", "manifest-index"], ["ax", "action"], ["output", "zoutput"]];
+
 export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   const now = o.now ?? Date.now();
   const limit = o.concurrency ?? 16;
   const progress: GcProgress = { phase: "scan", scanned: 0, deleted: 0, freedBytes: 0 };
   const tick = () => o.progress?.({ ...progress });
-  const snapshot = await scan(o, () => { progress.scanned++; if (progress.scanned % 500 === 0) tick(); });
+  let snapshot = await scan(o.blobs, o.prefix, () => { if (++progress.scanned % 500 === 0) tick(); });
   progress.phase = "read";
   tick();
   const ageCutoff = now - o.olderThanMs - o.useIntervalMs;
-  const base: Omit<PlanInput, "cutoffMs"> = { snapshot, ...(await readTraces(o, snapshot, ageCutoff, limit)) };
+  const traces = new Traces(o.bucket, limit);
+  await traces.readManifests(snapshot.manifest.filter((m) => m.modifiedMs >= ageCutoff));
+  await traces.readRecords([...snapshot.ax, ...snapshot.action].filter((r) => r.modifiedMs >= ageCutoff));
+  const input = () => ({ snapshot, uses: traces.uses, recordOutputs: traces.recordOutputs });
   let cutoffMs = ageCutoff, maxSizeReached: boolean | undefined;
   if (o.maxSizeBytes !== undefined) {
-    const c = cutoffForSize(base, o.maxSizeBytes, ageCutoff, now - o.useIntervalMs);
+    const c = cutoffForSize(input(), o.maxSizeBytes, ageCutoff, now - o.useIntervalMs);
     maxSizeReached = c !== undefined;
     cutoffMs = c ?? now - o.useIntervalMs;
   }
-  const p = plan({ ...base, cutoffMs });
   const kinds = Object.fromEntries(KINDS.map((k) => [k, { scanned: snapshot[k].length, scannedBytes: snapshot[k].reduce((n, x) => n + x.size, 0), deleted: 0, deletedBytes: 0 }])) as Record<Kind, KindReport>;
   const report: GcReport = { dryRun: o.dryRun, cutoffMs, maxSizeReached, kinds, spared: 0, errors: [] };
   const count = (kind: Kind, x: BucketObject) => { kinds[kind].deleted++; kinds[kind].deletedBytes += x.size; progress.deleted++; progress.freedBytes += x.size; };
+  const first = plan({ ...input(), cutoffMs });
   if (o.dryRun) {
-    for (const d of p.delete) count(d.kind, d.object);
-    report.keys = p.delete.map((d) => d.object.key);
+    // As a real run would: no outputs while some record could not be read.
+    const would = traces.failures.length > 0 ? first.delete.filter((d) => !PHASES[2]!.includes(d.kind)) : first.delete;
+    for (const d of would) count(d.kind, d.object);
+    report.keys = would.map((d) => d.object.key);
+    report.errors.push(...traces.failures);
     return report;
   }
   progress.phase = "delete";
-  const isOutput = (k: Kind) => k === "output" || k === "zoutput";
-  const remove = (list: typeof p.delete) => mapLimit(list, limit, async (d) => {
-    try {
-      await o.blobs.delete(d.object.key);
-      count(d.kind, d.object);
-    } catch (err) {
-      if (report.errors.length < 20) report.errors.push(`[gc] delete ${d.object.key}: ${describeError(err)}`);
-      else report.errors.length === 20 && report.errors.push("[gc] (more delete errors not shown)");
+  for (const phase of PHASES) {
+    if (phase.includes("output") && (report.errors.length > 0 || traces.failures.length > 0)) {
+      report.errors.push(...traces.failures, "[gc] outputs were not deleted: some records could not be read or deleted (run gc again)");
+      break;
     }
-    if (progress.deleted % 200 === 0) tick();
-  });
-  await remove(p.delete.filter((d) => !isOutput(d.kind)));
-  // A record that could not be deleted may name an output below: leave every output for the next run.
-  if (report.errors.length > 0) return report;
-  const named = await outputsNamedSince(o, snapshot, limit);
-  const outputs = p.delete.filter((d) => isOutput(d.kind));
-  report.spared = outputs.filter((d) => named.has(d.object.id)).length;
-  await remove(outputs.filter((d) => !named.has(d.object.id)));
+    if (phase !== PHASES[0]) {
+      const again = await scan(o.blobs, o.prefix);
+      await traces.readChanged(snapshot, again);
+      snapshot = again;
+    }
+    const todo = plan({ ...input(), cutoffMs }).delete.filter((d) => phase.includes(d.kind));
+    const still = new Set(todo.map((d) => d.object.key));
+    report.spared += first.delete.filter((d) => phase.includes(d.kind) && !still.has(d.object.key)).length;
+    await mapLimit(todo, limit, async (d) => {
+      try {
+        // A refreshed manifest keeps what it lists: never delete one that changed since it was listed.
+        if (d.kind === "manifest" && (await o.blobs.head(d.object.key))?.modifiedMs !== d.object.modifiedMs) { report.spared++; return; }
+        await o.blobs.delete(d.object.key);
+        count(d.kind, d.object);
+      } catch (err) {
+        if (report.errors.length < 20) report.errors.push(`[gc] delete ${d.object.key}: ${describeError(err)}`);
+      }
+      if (progress.deleted % 200 === 0) tick();
+    });
+  }
   tick();
   return report;
 }
 
-/** Every object of the known kinds under the prefix (other keys are never touched). */
-async function scan(o: GcOptions, onObject: () => void): Promise<Snapshot> {
-  const snapshot = Object.fromEntries(KINDS.map((k) => [k, [] as BucketObject[]])) as Snapshot;
-  for (const kind of KINDS) {
-    const base = kindBase(o.prefix, kind);
-    for await (const info of o.blobs.list(base)) {
-      const id = idOfKey(base, kind, info.key);
-      if (id) snapshot[kind].push({ key: info.key, id, size: info.size, modifiedMs: info.modifiedMs });
-      onObject();
-    }
-  }
-  return snapshot;
-}
-
-/**
- * The entries of manifests newer than `cutoff`, and the outputs of newer
- * records that no such manifest lists. A manifest that cannot be read stops
- * gc: what it lists is unknown, so nothing could be deleted safely.
- */
-async function readTraces(o: GcOptions, s: Snapshot, cutoff: number, limit: number): Promise<{ manifests: Map<string, Mapping[]>; recordOutputs: Map<string, string[]> }> {
-  const manifests = new Map<string, Mapping[]>();
-  await mapLimit(s.manifest.filter((m) => m.modifiedMs >= cutoff), limit, async (m) => {
-    let entries: Mapping[] | undefined;
-    try {
-      entries = await o.bucket.getManifest(m.key);
-    } catch (err) {
-      throw new Error(`[gc] read manifest ${m.key}: nothing deleted (delete that object if it is not a manifest of this tool)`, { cause: err });
-    }
-    if (entries) manifests.set(m.id, entries);
-  });
-  const listed = new Set<string>();
-  for (const list of manifests.values()) for (const e of list) listed.add(e.actionId);
-  const recordOutputs = await readRecords(o, [...s.ax, ...s.action].filter((r) => r.modifiedMs >= cutoff && !listed.has(r.id)), limit);
-  return { manifests, recordOutputs };
-}
-
-/**
- * Action ID -> the output IDs its records (ax and action: they may differ,
- * each written by another tool) name; unreadable or malformed records name
- * nothing. Signatures are not checked: keeping more is the safe side.
- */
-async function readRecords(o: GcOptions, records: BucketObject[], limit: number): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  const ids = [...new Set(records.map((r) => r.id))];
-  await mapLimit(ids, limit, async (id) => {
-    const [ax, action] = await Promise.all([o.bucket.readAx(id).catch(() => undefined), o.bucket.getAction(id).catch(() => undefined)]);
-    const named = [ax?.outputId, action?.outputId].filter((x): x is string => x !== undefined);
-    if (named.length) out.set(id, named);
-  });
-  return out;
-}
-
-/** Outputs named by records and manifests written or replaced since the scan (a build racing gc). */
-async function outputsNamedSince(o: GcOptions, before: Snapshot, limit: number): Promise<Set<string>> {
-  const again = await scan({ ...o, prefix: o.prefix }, () => {});
-  const seen = (kind: Kind) => new Map(before[kind].map((x) => [x.key, x.modifiedMs]));
-  const changed = (kind: Kind) => { const old = seen(kind); return again[kind].filter((x) => old.get(x.key) !== x.modifiedMs); };
-  const named = new Set<string>([...(await readRecords(o, [...changed("ax"), ...changed("action")], limit)).values()].flat());
-  await mapLimit(changed("manifest"), limit, async (m) => {
-    for (const e of (await o.bucket.getManifest(m.key).catch(() => undefined)) ?? []) named.add(e.outputId);
-  });
-  return named;
-}
+export type { Snapshot };

@@ -11,62 +11,59 @@
  *   - manifests older than the cutoff, and the packs of manifests that go;
  *   - outputs (output/, zoutput/) no entry in use maps to and not written
  *     since the cutoff (a record naming it may be on its way).
- * The caller deletes records first and outputs last, so that a reader never
- * finds a record whose output is gone because of gc before the record is.
  */
 import type { Kind } from "../remote/format/layout.ts";
-import type { Mapping } from "../store/store.ts";
 
 export interface BucketObject { key: string; id: string; size: number; modifiedMs: number }
 export type Snapshot = Record<Kind, BucketObject[]>;
 
+/** The newest modification time of a manifest listing each action, and each output. */
+export interface Uses { actions: Map<string, number>; outputs: Map<string, number> }
+
 export interface PlanInput {
   snapshot: Snapshot;
-  /** Entries of the manifests newer than the cutoff, by manifest ID (hash). */
-  manifests: Map<string, Mapping[]>;
-  /** Output IDs named by records (ax and action) read because they are newer than the cutoff (their manifest may not be written yet). */
+  uses: Uses;
+  /** Output IDs named by records (ax and action) that were read (see traces.ts). */
   recordOutputs: Map<string, string[]>;
   cutoffMs: number;
 }
 
 export interface Plan {
-  /** In deletion order: records, index entries, manifests, packs, then outputs. */
+  /** By kind, in the order deletion goes (the caller rescans between phases: see gc.ts). */
   delete: { kind: Kind; object: BucketObject }[];
   keptBytes: number;
   deletedBytes: number;
 }
 
-export const DELETE_ORDER: Kind[] = ["ax", "action", "manifest-index", "manifest", "pack", "output", "zoutput"];
+export const DELETE_ORDER: Kind[] = ["manifest", "pack", "manifest-index", "ax", "action", "output", "zoutput"];
 
 export function plan(i: PlanInput): Plan {
-  const s = i.snapshot, fresh = (o: BucketObject) => o.modifiedMs >= i.cutoffMs;
+  const s = i.snapshot, c = i.cutoffMs, fresh = (o: BucketObject) => o.modifiedMs >= c;
+  const used = (m: Map<string, number>, id: string) => (m.get(id) ?? -Infinity) >= c;
   const liveActions = new Set<string>();
-  const liveOutputs = new Set<string>();
-  const liveManifests = new Set<string>();
-  for (const m of s.manifest) {
-    if (!fresh(m)) continue;
-    liveManifests.add(m.id);
-    for (const e of i.manifests.get(m.id) ?? []) { liveActions.add(e.actionId); liveOutputs.add(e.outputId); }
-  }
+  const namedOutputs = new Set<string>();
   for (const r of [...s.ax, ...s.action]) {
-    if (!fresh(r)) continue;
+    if (!fresh(r) && !used(i.uses.actions, r.id)) continue;
     liveActions.add(r.id);
-    for (const out of i.recordOutputs.get(r.id) ?? []) liveOutputs.add(out);
+    for (const out of i.recordOutputs.get(r.id) ?? []) namedOutputs.add(out);
   }
-  const goes: Record<Kind, (o: BucketObject) => boolean> = {
-    ax: (o) => !liveActions.has(o.id),
-    action: (o) => !liveActions.has(o.id),
-    "manifest-index": (o) => !fresh(o) && !liveActions.has(o.id),
-    manifest: (o) => !liveManifests.has(o.id),
-    pack: (o) => !fresh(o) && !liveManifests.has(o.id),
-    output: (o) => !fresh(o) && !liveOutputs.has(o.id),
-    zoutput: (o) => !fresh(o) && !liveOutputs.has(o.id),
+  const liveManifests = new Set(s.manifest.filter(fresh).map((m) => m.id));
+  const keepAction = (o: BucketObject) => liveActions.has(o.id) || used(i.uses.actions, o.id);
+  const keepOutput = (o: BucketObject) => fresh(o) || used(i.uses.outputs, o.id) || namedOutputs.has(o.id);
+  const keeps: Record<Kind, (o: BucketObject) => boolean> = {
+    ax: keepAction,
+    action: keepAction,
+    "manifest-index": (o) => fresh(o) || keepAction(o),
+    manifest: (o) => liveManifests.has(o.id),
+    pack: (o) => fresh(o) || liveManifests.has(o.id),
+    output: keepOutput,
+    zoutput: keepOutput,
   };
   const out: Plan = { delete: [], keptBytes: 0, deletedBytes: 0 };
   for (const kind of DELETE_ORDER) {
     for (const o of s[kind]) {
-      if (goes[kind](o)) { out.delete.push({ kind, object: o }); out.deletedBytes += o.size; }
-      else out.keptBytes += o.size;
+      if (keeps[kind](o)) out.keptBytes += o.size;
+      else { out.delete.push({ kind, object: o }); out.deletedBytes += o.size; }
     }
   }
   return out;

@@ -108,7 +108,8 @@ export class Journal {
       let text: string;
       try {
         // Bounded: a journal of a server whose uploads failed for weeks is still read, one of gigabytes is not.
-        if (lstatSync(claimed).size > ORPHAN_READ_MAX) { badLines++; continue; }
+        // Too large to adopt: set aside under a name that is no journal (kept for a person to look at), so no one waits on it.
+        if (lstatSync(claimed).size > ORPHAN_READ_MAX) { badLines++; try { renameSync(claimed, `${claimed}.too-large`); } catch { /* next claimer */ } continue; }
         text = readFileSync(claimed, "latin1");
       } catch { continue; }
       const parsed = parseJournal(text);

@@ -5,6 +5,7 @@
  */
 import type { PackedEntry } from "./worker/messages.ts";
 import type { ActionRecord, Mapping, SessionHandle } from "../store/store.ts";
+import { entryHash, traceName } from "./usage.ts";
 
 /** How many of a session's first gets index its manifest. */
 export const INDEXED_GETS = 16;
@@ -28,7 +29,15 @@ export class SessionLedger implements SessionHandle {
     if (this.firstGets.length < INDEXED_GETS && !this.firstGets.includes(actionId)) this.firstGets.push(actionId);
   }
 
+  /** Names the set `used` holds, kept up to date as it changes (usage.ts: what the local marker is called). */
+  get traceId(): string {
+    return traceName(this.traceSum, this.used.size);
+  }
+  private traceSum = 0n;
+
   noteUse(actionId: string, e: ActionRecord): void {
+    const old = this.used.get(actionId);
+    if (old?.outputId !== e.outputId) this.traceSum = BigInt.asUintN(64, this.traceSum + entryHash(actionId, e.outputId) - (old ? entryHash(actionId, old.outputId) : 0n));
     this.used.set(actionId, { actionId, outputId: e.outputId, size: e.size, timeNanos: e.timeNanos });
     this.packed.delete(actionId); // got some other way (before the pack came): not waste
   }

@@ -11,7 +11,7 @@
  */
 import type { Cache, Entry, PutRequest, PutSink, SessionHandle } from "../store/store.ts";
 import { SessionLedger } from "./ledger.ts";
-import { traceId, type UseMarks } from "./usage.ts";
+import type { UseMarks } from "./usage.ts";
 import type { LocalStore } from "../store/local.ts";
 import type { Journal } from "./journal.ts";
 import { UploadQueue } from "./uploads.ts";
@@ -115,12 +115,11 @@ export class TieredCache implements Cache {
     this.counters.prefetchWastedBytes += s.wastedBytes();
     const uses = this.opts.uses;
     const write = completed && this.uploads.enabled && uses !== undefined && s.used.size > 0;
-    const entries = write ? [...s.used.values()] : [];
-    // The trace of use (usage.ts): skipped while this directory refreshed it within the interval.
-    const trace = write ? traceId(entries) : undefined;
-    const manifest = trace && uses!.due(trace) ? { entries, firstGets: s.firstGets, maxAgeMs: uses!.intervalMs } : undefined;
+    // The trace of use (usage.ts): skipped while the bucket's copy, as last seen here, is within the interval.
+    const trace = write ? s.traceId : undefined;
+    const manifest = trace && uses!.due(trace) ? { entries: [...s.used.values()], firstGets: s.firstGets, maxAgeMs: uses!.intervalMs } : undefined;
     const done = await this.worker.endSession(s.id, manifest);
-    if (done.manifestKey && !done.error) uses!.mark(trace!);
+    if (done.manifestKey && done.traceMs !== undefined && !done.error) uses!.mark(trace!, done.traceMs);
     if (done.written) {
       this.counters.manifestsWritten++;
       this.opts.log.info(`${done.written === "refreshed" ? "refreshed" : "wrote"} manifest ${done.manifestKey} (${s.used.size} entries)`);

@@ -10,7 +10,7 @@
  * line racing that rewrite may be lost: these are statistics). Lines that
  * are not exactly this form are skipped when read.
  */
-import { closeSync, constants, lstatSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Layout } from "./layout.ts";
 import { uniqueTag } from "./identity.ts";
 import { writeFully } from "./local.ts";
@@ -25,8 +25,9 @@ export type SessionSummary = Record<(typeof FIELDS)[number], number>;
 export function appendSessionLog(layout: Layout, s: SessionSummary): void {
   const line = `${JSON.stringify(Object.fromEntries(FIELDS.map((f) => [f, Math.max(0, Math.round(s[f]))])))}\n`;
   try {
-    const fd = openSync(layout.sessionLog, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-    try { writeFully(fd, Buffer.from(line)); } finally { closeSync(fd); }
+    // O_NONBLOCK: a FIFO planted there must not hold the process; anything but a regular file is left alone.
+    const fd = openSync(layout.sessionLog, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    try { if (fstatSync(fd).isFile()) writeFully(fd, Buffer.from(line)); } finally { closeSync(fd); }
     if ((lstatSync(layout.sessionLog).size ?? 0) > LOG_MAX) {
       const tmp = `${layout.sessionLog}.${uniqueTag()}.tmp`;
       writeFileSync(tmp, readSessionText(layout).split("\n").filter(Boolean).slice(-KEEP).join("\n") + "\n", { flag: "wx", mode: 0o600 });

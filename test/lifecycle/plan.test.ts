@@ -18,21 +18,23 @@ const snapshot = snap([
   ["manifest", "mx", 100, 50], ["pack", "mx", 100, 500], ["manifest", "my", 300, 50], ["pack", "my", 300, 500],
   ["manifest-index", "a1", 100], ["manifest-index", "a2", 300],
 ]);
-const manifests = new Map([[id("my"), [m("a2", "o2"), m("a3", "o3")]]]);
+// Y's manifest (t=300) lists a2->o2 and a3->o3 (X's, older, is not read: it is past every cutoff below).
+const uses = { actions: new Map([[id("a2"), 300], [id("a3"), 300]]), outputs: new Map([[id("o2"), 300], [id("o3"), 300]]) };
+const none = { actions: new Map<string, number>(), outputs: new Map<string, number>() };
 
 describe("plan", () => {
   const deleted = (cutoffMs: number, recordOutputs = new Map<string, string[]>()) =>
-    plan({ snapshot, manifests, recordOutputs, cutoffMs }).delete.map((d) => d.object.key);
+    plan({ snapshot, uses, recordOutputs, cutoffMs }).delete.map((d) => d.object.key);
 
   test("what only the old build used goes, records before outputs; shared and new entries stay", () => {
-    expect(deleted(200)).toEqual(["ax/a1", "action/a1", "manifest-index/a1", "manifest/mx", "pack/mx", "output/o1"]);
+    expect(deleted(200)).toEqual(["manifest/mx", "pack/mx", "manifest-index/a1", "ax/a1", "action/a1", "output/o1"]);
   });
 
   test.each([
     ["names it", new Map([[id("a3"), [id("o4")]]]), false],
     ["names another", new Map([[id("a3"), [id("o3")]]]), true],
-  ] as const)("an old output a new record (read because no fresh manifest lists it) %s: deleted %p", (_name, recordOutputs, gone) => {
-    const d = plan({ snapshot, manifests: new Map(), recordOutputs, cutoffMs: 260 }).delete.map((x) => x.object.key);
+  ] as const)("an old output a new record (read because no fresh manifest lists it) %s", (_name, recordOutputs, gone) => {
+    const d = plan({ snapshot, uses: none, recordOutputs, cutoffMs: 260 }).delete.map((x) => x.object.key);
     expect(d.includes("output/o4")).toBe(gone);
     expect(d).not.toContain("ax/a3");
   });
@@ -47,7 +49,7 @@ describe("plan", () => {
   });
 
   test("cutoffForSize picks the earliest cutoff that fits, least recently used first", () => {
-    const base = { snapshot, manifests, recordOutputs: new Map() };
+    const base = { snapshot, uses, recordOutputs: new Map() };
     const total = plan({ ...base, cutoffMs: 0 }).keptBytes;
     expect(cutoffForSize(base, total, 0, 1000)).toBe(0);
     const c = cutoffForSize(base, total - 1, 0, 1000)!;

@@ -11,7 +11,19 @@ describe("traceId", () => {
   test("names the set of entries, whatever order they were used in", () => {
     expect(traceId([m("a", "1"), m("b", "2")])).toBe(traceId([m("b", "2"), m("a", "1")]));
     expect(traceId([m("a", "1"), m("b", "2")])).not.toBe(traceId([m("a", "1"), m("b", "3")]));
-    expect(traceId([m("a", "1")])).toMatch(/^[0-9a-f]{64}$/);
+    expect(traceId([m("a", "1")])).toMatch(/^[0-9a-f]{16}-1$/);
+  });
+});
+
+describe("SessionLedger.traceId", () => {
+  test("is kept up to date as the session uses entries, and equals traceId of what it used", () => {
+    const { SessionLedger } = require("../../src/remote/ledger.ts");
+    const s = new SessionLedger();
+    const use = (e: ReturnType<typeof m>) => s.noteUse(e.actionId, { outputId: e.outputId, size: 1, timeNanos: 1n });
+    use(m("a", "1")); use(m("b", "2")); use(m("a", "1"));
+    expect(s.traceId).toBe(traceId([m("b", "2"), m("a", "1")]));
+    use(m("a", "3")); // the action's output changed: the old mapping no longer counts
+    expect(s.traceId).toBe(traceId([m("a", "3"), m("b", "2")]));
   });
 });
 

@@ -166,6 +166,11 @@ export function sampleModule(tag = "v1"): string {
   });
 }
 
+/** The action IDs a plugin run with `--debug 1` answered with a miss. */
+export function missedActions(stderr: string): string[] {
+  return [...stderr.matchAll(/get ([0-9a-f]{64}): miss/g)].map((m) => m[1]!);
+}
+
 /** Parses the plugin's `metrics:` summary line from stderr into numbers. */
 export function parseMetrics(stderr: string): Record<string, number> {
   const lines = stderr.split("\n").filter((l) => l.includes("metrics: "));

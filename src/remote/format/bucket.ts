@@ -163,14 +163,16 @@ export class CacheBucket {
    * The session's trace of use (remote/usage.ts): writes its manifest when
    * none of the same entries is in the bucket ("new", with its pack), or
    * rewrites it (and its index entries; the pack stays) when it is older than
-   * `maxAgeMs` ("refreshed"); a fresh one is left alone.
+   * `maxAgeMs` ("refreshed"); a fresh one is left alone. `modifiedMs`: the
+   * time of the bucket's copy afterwards (ours when written: `now`).
    */
-  async refreshManifest(entries: Mapping[], firstGets: string[], pack: () => PackPart[], maxAgeMs: number, now = Date.now()): Promise<{ key: string; written?: "new" | "refreshed" }> {
-    const { key } = this.manifestOf(entries);
+  async refreshManifest(entries: Mapping[], firstGets: string[], pack: () => PackPart[], maxAgeMs: number, now = Date.now()): Promise<{ key: string; written?: "new" | "refreshed"; modifiedMs: number }> {
+    const key = manifestKey(this.opts.prefix, entriesDigest(entries)); // the key alone: no body is made for a fresh one
     const info = await this.retrying(`head manifest ${key}`, () => this.opts.blobs.head(key));
-    if (info && now - info.modifiedMs < maxAgeMs) return { key };
+    // Signed mode trusts no unsigned object at that (predictable) key to stand for ours: it is rewritten when due.
+    if (info && now - info.modifiedMs < maxAgeMs && !this.opts.trust) return { key, modifiedMs: info.modifiedMs };
     await this.putManifest(entries, firstGets, info ? [] : pack());
-    return { key, written: info ? "refreshed" : "new" };
+    return { key, written: info ? "refreshed" : "new", modifiedMs: now };
   }
 
   /** A manifest's body and key (named by entriesDigest: the same entries give the same key). */

@@ -83,6 +83,8 @@ export const MANIFEST_READ_MAX = 16 << 20;
 /** Decompressed manifest text, and entries per manifest. */
 export const MANIFEST_TEXT_MAX = 64 << 20;
 export const MANIFEST_ENTRIES_MAX = 250_000;
+/** Entries a writer puts in one manifest: well within both read bounds (about 83 bytes of gzip each). */
+export const MANIFEST_WRITE_MAX = 150_000;
 /** Any one output (go's largest are linked test binaries, well under this); also bounds a size the bucket claims. */
 export const OBJECT_READ_MAX = 4 * 2 ** 30;
 

@@ -17,7 +17,7 @@
  * No error or log line ever shows a secret: errors name the file and the
  * line number only.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 export interface TrustKey {
   id: string;
@@ -39,7 +39,7 @@ export function loadKeyFile(path: string, ownPrefix: string): TrustKey[] {
   let text: string;
   let fd: number | undefined;
   try {
-    fd = openSync(path, "r");
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO planted there must not block start-up
     const st = fstatSync(fd);
     if (!st.isFile()) throw new KeyFileError(`[trust] signing key file ${path}: not a regular file`);
     if (process.platform !== "win32" && (st.mode & 0o077) !== 0) {

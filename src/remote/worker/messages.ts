@@ -65,8 +65,8 @@ export type FromWorker =
   | { t: "prefetched"; session: number; actionId: string; bytes: number; wire: number; record: ActionRecord }
   /** The manifest's pack: entries not yet local whose outputs it holds (unverified), for the main thread to install on demand. */
   | { t: "packFound"; session: number; entries: PackedEntry[]; bytes: number; wire: number }
-  /** `written`: what was done to the manifest at `manifestKey` (absent: it was fresh, nothing written). */
-  | { t: "sessionDone"; session: number; manifestKey?: string; written?: "new" | "refreshed"; error?: FailureInfo }
+  /** `written`: what was done to the manifest at `manifestKey` (absent: it was fresh, nothing written); `traceMs`: the time of the bucket's copy. */
+  | { t: "sessionDone"; session: number; manifestKey?: string; written?: "new" | "refreshed"; traceMs?: number; error?: FailureInfo }
   /** Signed mode: a record that is not trusted (a miss); `what` names its key. */
   | { t: "untrusted"; verdict: "unsigned" | "bad-signature"; what: string }
   /** Something the user should hear about once (per kind), that changes no outcome. */

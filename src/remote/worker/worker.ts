@@ -24,7 +24,7 @@ import { SessionPrefetch } from "./prefetch.ts";
 import { Namespaces } from "./namespaces.ts";
 import { Keyring } from "../trust/sign.ts";
 import type { FailureInfo, FetchOutcome, FromWorker, SessionManifest, ToWorker, WorkerConfig } from "./messages.ts";
-import { INLINE_MAX, PACK_ENTRY_MAX, PACK_MAX, CacheBucket, type PackPart } from "../format/bucket.ts";
+import { INLINE_MAX, MANIFEST_WRITE_MAX, PACK_ENTRY_MAX, PACK_MAX, CacheBucket, type PackPart } from "../format/bucket.ts";
 import { LocalStore, openTemp } from "../../store/local.ts";
 import { closeSync } from "node:fs";
 import type { Mapping } from "../../store/store.ts";
@@ -113,9 +113,12 @@ async function endSession(id: number, manifest: SessionManifest | undefined): Pr
   if (!manifest || config.readOnly || manifest.entries.length === 0 || manifest.firstGets.length === 0) return post({ t: "sessionDone", session: id });
   try {
     const store = await bucket!;
+    // Every reader (prefetch, gc) must be able to read it back: a session beyond the bound leaves its first entries only.
+    const entries = manifest.entries.length > MANIFEST_WRITE_MAX ? manifest.entries.slice(0, MANIFEST_WRITE_MAX) : manifest.entries;
+    if (entries !== manifest.entries) post({ t: "warn", kind: "manifest-size", message: `[remote] session used ${manifest.entries.length} entries; its manifest lists the first ${MANIFEST_WRITE_MAX} (the rest are not prefetched, and gc sees only their records' age)` });
     // A manifest of the same entries (the one this session came from, or another runner's) is only refreshed when stale.
-    const { key, written } = await store.refreshManifest(manifest.entries, manifest.firstGets, () => packParts(manifest.entries), manifest.maxAgeMs);
-    post({ t: "sessionDone", session: id, manifestKey: key, written });
+    const { key, written, modifiedMs } = await store.refreshManifest(entries, manifest.firstGets, () => packParts(entries), manifest.maxAgeMs);
+    post({ t: "sessionDone", session: id, manifestKey: key, written, traceMs: modifiedMs });
   } catch (err) {
     post({ t: "sessionDone", session: id, error: failure(err) });
   }

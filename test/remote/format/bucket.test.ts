@@ -127,9 +127,10 @@ describe("manifest packs", () => {
     const first = await remote.refreshManifest([e(1), e(2)], [e(1).actionId], () => [part(1, 5)], 60_000);
     expect(first.written).toBe("new");
     const same = await remote.refreshManifest([e(2, 7n), e(1, 9n)], [e(1).actionId], () => { throw new Error("the pack is not needed"); }, 60_000);
-    expect(same).toEqual({ key: first.key }); // fresh: nothing written
-    const stale = await remote.refreshManifest([e(1), e(2)], [e(1).actionId], () => { throw new Error("the pack stays"); }, 60_000, Date.now() + 120_000);
-    expect(stale).toEqual({ key: first.key, written: "refreshed" });
+    expect(same).toEqual({ key: first.key, modifiedMs: expect.any(Number) }); // fresh: nothing written, the bucket's time
+    const later = Date.now() + 120_000;
+    const stale = await remote.refreshManifest([e(1), e(2)], [e(1).actionId], () => { throw new Error("the pack stays"); }, 60_000, later);
+    expect(stale).toEqual({ key: first.key, written: "refreshed", modifiedMs: later });
     expect((await listKeys(s3, bucket)).filter((k) => k.startsWith("rf/pack/"))).toHaveLength(1);
     expect(await remote.getManifest(first.key)).toHaveLength(2);
   });
