@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
 import { BACKENDS, type BackendServer } from "../support/backends.ts";
 import { checkStore } from "../support/store.ts";
 import { actionId, line, putFrame, reply, runPlugin, sha256 } from "../support/plugin.ts";
@@ -15,9 +15,6 @@ import { startServe } from "../support/serve.ts";
 
 afterAll(cleanupTempDirs);
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 const sha = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 

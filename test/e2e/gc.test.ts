@@ -1,7 +1,7 @@
 /** `gc` on a real S3 server with builds of the real go command: deleted by last use, never what is in use. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
 import { checkStore } from "../support/store.ts";
@@ -10,9 +10,6 @@ let s3: S3Server;
 beforeAll(async () => { s3 = await startS3Server(); });
 afterAll(async () => { await s3?.destroy(); cleanupTempDirs(); });
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 const X = () => sampleModule("gcx");
 const Y = () => writeModule({ "calc/calc.go": `package calc\n\nimport "sort"\n\nfunc Median(v []int) int { sort.Ints(v); return v[len(v)/2] }\n`, "main.go": `package main\n\nimport (\n\t"fmt"\n\n\t"example.com/y/calc"\n)\n\nfunc main() { fmt.Println(calc.Median([]int{3, 1, 2})) }\n` }, "example.com/y");

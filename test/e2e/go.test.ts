@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { goToolchains, isolatedGoEnv, libraryModule, parseMetrics, runGo as runGoWith, sampleModule, toolchainRoot, type GoEnv, type GoToolchain } from "../support/go.ts";
+import { expectOk, goToolchains, isolatedGoEnv, libraryModule, parseMetrics, runGo as runGoWith, sampleModule, toolchainRoot, type GoEnv, type GoToolchain } from "../support/go.ts";
 import { checkStore } from "../support/store.ts";
 
 afterAll(cleanupTempDirs);
@@ -17,9 +17,6 @@ function pluginEnv(cacheDir: string, extra = ""): Record<string, string> {
   return { ...isolatedGoEnv(), GOCACHEPROG: `${BINARY} --cache-dir ${cacheDir} --metrics ${extra}`.trim() };
 }
 
-function expectOk(r: { exitCode: number; stderr: string; stdout: string }) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 const toolchains = goToolchains();
 

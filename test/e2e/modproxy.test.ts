@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
 import { fakeModules, lookupAnswer, startFakeProxy, type FakeProxy } from "../support/fakeproxy.ts";
-import { isolatedGoEnv, runGo, writeModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, runGo, writeModule, type GoResult } from "../support/go.ts";
 import { freePort } from "../support/net.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
@@ -49,9 +49,6 @@ async function serveProxy(extra: string[] = []): Promise<ServeProcess> {
   return s;
 }
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 const goEnv = (s: ServeProcess, goproxy = `${s.httpUrl}/mod`) => ({ ...isolatedGoEnv(), GOPROXY: goproxy, GOSUMDB: "off" });
 const immutable = (p: string) => /\.(info|mod|zip)$/.test(p) && !p.endsWith("/main.info");

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
 import { s3Client, startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, readKey, writeKey } from "../support/bucket.ts";
 import { checkStore } from "../support/store.ts";
@@ -20,9 +20,6 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 /** A runner with its own empty cache directory; `endpoint` picks direct or latency-injected S3. */
 function runner(bucket: string, endpoint: string, goEnv: Record<string, string>) {

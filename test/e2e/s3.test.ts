@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, readKey, s3Flags, writeKey } from "../support/bucket.ts";
 import { checkStore } from "../support/store.ts";
@@ -20,9 +20,6 @@ function processAlive(pid: number): boolean {
 
 const hex = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 /** One "runner": its own cache directory and GOCACHE, the shared bucket. */
 function runner(bucket: string, extra: string[] = [], goEnv = isolatedGoEnv()) {

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, libraryModule, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, libraryModule, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
 import { startServe } from "../support/serve.ts";
 import { checkStore } from "../support/store.ts";
 import { startS3Server } from "../support/s3server.ts";
@@ -14,9 +14,6 @@ import { actionId, line } from "../support/plugin.ts";
 
 afterAll(cleanupTempDirs);
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 const connectEnv = (target: string | number, goEnv = isolatedGoEnv()) => ({ ...goEnv, GOCACHEPROG: `${BINARY} connect ${target}` });
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, readKey, s3Flags, writeKey } from "../support/bucket.ts";
 import { line, reply, runPlugin } from "../support/plugin.ts";
@@ -16,9 +16,6 @@ let s3: S3Server;
 beforeAll(async () => { s3 = await startS3Server(); });
 afterAll(async () => { await s3?.destroy(); cleanupTempDirs(); });
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 /** One runner: its own cache directory, the shared bucket, `extra` flags (key file, prefixes). */
 function runner(bucket: string, extra: string[], goEnv: Record<string, string>) {

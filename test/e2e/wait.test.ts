@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, pluginS3Env } from "../support/bucket.ts";
 import { startLatencyProxy, type LatencyProxy } from "../support/latency-proxy.ts";
@@ -21,9 +21,6 @@ afterAll(async () => {
   cleanupTempDirs();
 });
 
-function expectOk(r: GoResult) {
-  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
-}
 
 function runnerFlags(cacheDir: string, bucket: string, endpoint: string, extra: string[] = []): string[] {
   return ["--cache-dir", cacheDir, "--bucket", bucket, "--s3-endpoint-url", endpoint, "--s3-path-style", "--region", "us-east-1", ...extra];

@@ -166,6 +166,11 @@ export function sampleModule(tag = "v1"): string {
   });
 }
 
+/** Fails the test with the go command's output when it did not succeed. */
+export function expectOk(r: GoResult): void {
+  if (r.exitCode !== 0) throw new Error(`go failed (${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
+}
+
 /** The action IDs a plugin run with `--debug 1` answered with a miss. */
 export function missedActions(stderr: string): string[] {
   return [...stderr.matchAll(/get ([0-9a-f]{64}): miss/g)].map((m) => m[1]!);
