@@ -8,6 +8,7 @@ import type { ArgsDef } from "citty";
 import { parseBytes, parseDuration } from "./units.ts";
 import { parseBucket, type BlobSpec } from "./blob/spec.ts";
 import { isValidKey } from "./blob/port.ts";
+import { MODE_BITS_MEAN_ACCESS } from "./platform.ts";
 
 export interface Config {
   cacheDir: string;
@@ -106,7 +107,7 @@ export interface ServeConfig extends Config {
 }
 
 /** Builds the validated ServeConfig: the cache flags plus the serve flags. */
-export function buildServeConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): ServeConfig {
+export function buildServeConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env, modeBits = MODE_BITS_MEAN_ACCESS): ServeConfig {
   const { config: base, own: get } = buildCommandConfig(parsed, SERVE_FLAGS, env);
   const pluginRaw = get("plugin") as string | undefined;
   let plugin: number | undefined;
@@ -116,6 +117,8 @@ export function buildServeConfig(parsed: Record<string, unknown>, env: Record<st
   }
   const socket = get("socket") as string | undefined;
   if (plugin === undefined && socket === undefined) throw new UsageError("serve needs --plugin PORT or --socket PATH");
+  // A socket's only guard is its file mode (0600), which Windows does not enforce (platform.ts).
+  if (socket !== undefined && !modeBits) throw new UsageError("--socket: a Unix socket is guarded by its file mode, which means nothing on Windows; use --plugin PORT (token-authenticated)");
   const http = get("http") as string | undefined;
   const modproxy = (get("modproxy") as boolean | undefined) ?? false;
   if (modproxy && !http) throw new UsageError("--modproxy needs --http ADDR");

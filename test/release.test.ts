@@ -4,13 +4,27 @@
  * aarch64 ELF file, SHA256SUMS matches both files, and the native binary
  * says its version, commit and target. The full release stays on demand
  * (npm run release). A cross target's runtime is downloaded once, then
- * cached by bun.
+ * cached by bun. The arm64 binary also runs, under qemu-user
+ * (scripts/install-qemu.sh), for a real go command: its `version`, and a
+ * cold then warm build through it in direct mode.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { existsSync } from "node:fs";
 import { ROOT, cleanupTempDirs, tempDir } from "./support/paths.ts";
+import { expectOk, isolatedGoEnv, libraryModule, parseMetrics, runGo } from "./support/go.ts";
+
+const QEMU = "qemu-aarch64-static";
+const ARM64_LIBC = "/usr/aarch64-linux-gnu";
+/** The command line that runs the arm64 binary here (natively on an arm64 machine). */
+function arm64(): string[] {
+  const bin = join(outdir, "go-cache-plugin-linux-arm64");
+  if (process.arch === "arm64") return [bin];
+  if (!Bun.which(QEMU) || !existsSync(join(ARM64_LIBC, "lib", "ld-linux-aarch64.so.1"))) throw new Error(`${QEMU} or the aarch64 C library is missing: run scripts/install-qemu.sh (as root; npm test does)`);
+  return [QEMU, "-L", ARM64_LIBC, bin];
+}
 
 let outdir = "";
 let build: { exitCode: number; stdout: string; stderr: string };
@@ -68,4 +82,27 @@ describe("release build", () => {
     if (rev.exitCode === 0) expect(m[2]).toMatch(new RegExp(`^${rev.stdout.toString().trim()}(-dirty)?$`));
     else expect(m[2]).toBe("unknown");
   });
+
+  test("the linux-arm64 binary runs (under qemu-user here): `version` names its target", async () => {
+    const p = Bun.spawn([...arm64(), "version"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    if (code !== 0) throw new Error(`arm64 version failed (${code}): ${stderr}`);
+    expect(stdout).toMatch(/^go-cache-plugin \S+ \(commit \S+, bun \S+, linux-arm64\)\n$/);
+  });
+
+  test("the linux-arm64 binary serves a real go build in direct mode: cold puts, then a warm build of hits only", async () => {
+    const cacheDir = tempDir("arm64-cache");
+    const mod = libraryModule("arm64");
+    const prog = [...arm64(), "--cache-dir", cacheDir, "--metrics"].join(" ");
+    const cold = await runGo(["build", "./..."], { cwd: mod, env: { ...isolatedGoEnv(), GOCACHEPROG: prog } });
+    expectOk(cold);
+    const c = parseMetrics(cold.stderr);
+    expect(c.cache_puts).toBeGreaterThan(20);
+    const warm = await runGo(["build", "./..."], { cwd: mod, env: { ...isolatedGoEnv(), GOCACHEPROG: prog } });
+    expectOk(warm);
+    const w = parseMetrics(warm.stderr);
+    expect(w.cache_gets).toBeGreaterThan(20);
+    expect(w.cache_hits).toBe(w.cache_gets);
+    expect(w.cache_bytes_in).toBe(0);
+  }, 110_000);
 });

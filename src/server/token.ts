@@ -13,6 +13,7 @@
  * directory that others can read or write is refused: its secret would not
  * be one.
  */
+import { MODE_BITS_MEAN_ACCESS } from "../platform.ts";
 import { closeSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -92,7 +93,7 @@ export function readToken(path: string): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new Error(`[auth] token ${path} is not a regular file`);
-    if (st.mode & 0o007) throw new Error(`[auth] token ${path} is readable or writable by others (mode ${(st.mode & 0o777).toString(8)}); chmod o-rwx it`);
+    if (MODE_BITS_MEAN_ACCESS && st.mode & 0o007) throw new Error(`[auth] token ${path} is readable or writable by others (mode ${(st.mode & 0o777).toString(8)}); chmod o-rwx it`);
     const uid = process.getuid?.();
     // A token another (non-root) user planted would let them pose as the server.
     if (uid !== undefined && st.uid !== uid && st.uid !== 0) throw new Error(`[auth] token ${path} belongs to uid ${st.uid}, neither this user (${uid}) nor root`);
@@ -131,5 +132,5 @@ function checkNotShared(path: string, what: string, forbidden: number): void {
   const uid = process.getuid?.();
   if (!st.isDirectory()) throw new Error(`[auth] ${what} ${path} is not a directory`);
   if (uid !== undefined && st.uid !== uid) throw new Error(`[auth] ${what} ${path} belongs to uid ${st.uid}, not to this user (${uid})`);
-  if (st.mode & forbidden) throw new Error(`[auth] ${what} ${path} is open to others (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`);
+  if (MODE_BITS_MEAN_ACCESS && st.mode & forbidden) throw new Error(`[auth] ${what} ${path} is open to others (mode ${(st.mode & 0o777).toString(8)}); chmod 700 it`);
 }

@@ -8,8 +8,10 @@
  */
 import { lstatSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { MODE_BITS_MEAN_ACCESS } from "../platform.ts";
 
-export function prepareCacheDir(dir: string, opts: { shared?: boolean } = {}): void {
+/** `modeBits`: whether POSIX mode bits mean access here (not on Windows, where ACLs decide: platform.ts). */
+export function prepareCacheDir(dir: string, opts: { shared?: boolean; modeBits?: boolean } = {}): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -22,7 +24,7 @@ export function prepareCacheDir(dir: string, opts: { shared?: boolean } = {}): v
     if (uid !== undefined && st.uid !== uid) {
       throw new Error(`[cache] refusing cache directory ${dir}: it belongs to uid ${st.uid}, not to this user (uid ${uid}); use a directory of your own, or --cache-dir-shared if it is meant to be shared`);
     }
-    if (st.mode & 0o022) {
+    if ((opts.modeBits ?? MODE_BITS_MEAN_ACCESS) && st.mode & 0o022) {
       throw new Error(`[cache] refusing cache directory ${dir}: group or others may write to it (mode ${(st.mode & 0o777).toString(8)}); run 'chmod go-w ${dir}', or pass --cache-dir-shared if it is meant to be shared`);
     }
   }

@@ -7,6 +7,7 @@
  * Gets are synchronous: a local hit is a read, a stat and a reply, the
  * cheapest path we have.
  */
+import { isRenameBusy } from "../platform.ts";
 import { closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Layout, decodeRecord, encodeRecord } from "./layout.ts";
@@ -189,9 +190,23 @@ function syncPath(path: string): void {
  * synced before and the directory entry after, so the file survives power
  * loss. The one way every writer of the store publishes a file.
  */
-export function publish(tmpPath: string, finalPath: string, fsync: boolean): void {
+export function publish(tmpPath: string, finalPath: string, fsync: boolean, rename: (from: string, to: string) => void = renameSync, platform: NodeJS.Platform = process.platform): void {
   if (fsync) syncPath(tmpPath);
-  renameSync(tmpPath, finalPath);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      rename(tmpPath, finalPath);
+      break;
+    } catch (err) {
+      // Windows: the target is open elsewhere (a go command reading it). Try again briefly; then a file of the same
+      // size already there may stay: an object of that name is those bytes (its name is its SHA-256), and a record
+      // there is an older mapping of the same action, as valid as the new one.
+      if (!isRenameBusy(err, platform)) throw err;
+      if (attempt < 5) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 * attempt); continue; }
+      if (lstatSync(finalPath, { throwIfNoEntry: false })?.size !== lstatSync(tmpPath).size) throw err;
+      unlinkSync(tmpPath);
+      return;
+    }
+  }
   if (fsync) syncPath(dirname(finalPath));
 }
 

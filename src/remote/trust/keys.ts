@@ -17,6 +17,7 @@
  * No error or log line ever shows a secret: errors name the file and the
  * line number only.
  */
+import { MODE_BITS_MEAN_ACCESS } from "../../platform.ts";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 export interface TrustKey {
@@ -42,7 +43,7 @@ export function loadKeyFile(path: string, ownPrefix: string): TrustKey[] {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO planted there must not block start-up
     const st = fstatSync(fd);
     if (!st.isFile()) throw new KeyFileError(`[trust] signing key file ${path}: not a regular file`);
-    if (process.platform !== "win32" && (st.mode & 0o077) !== 0) {
+    if (MODE_BITS_MEAN_ACCESS && (st.mode & 0o077) !== 0) {
       throw new KeyFileError(`[trust] signing key file ${path} is accessible by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}): run chmod 600 on it`);
     }
     if (st.size > KEY_FILE_MAX) throw new KeyFileError(`[trust] signing key file ${path}: larger than ${KEY_FILE_MAX} bytes`);
