@@ -19,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/serve.ts")).runServe(argv.slice(1));
     case "connect":
       return (await import("./cli/connect.ts")).runConnect(argv.slice(1));
+    case "keygen":
+      return (await import("./cli/keygen.ts")).runKeygen(argv.slice(1));
     case "stats":
       return (await import("./cli/stats.ts")).runStats(argv.slice(1));
     case "gc":

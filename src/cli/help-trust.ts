@@ -16,7 +16,7 @@ runner links for that action. Four configurations, from open to closed:
               bucket's permissions (below) enforce it; the plugin itself
               simply never writes elsewhere.
   signed      --signing-key-file FILE: every record written is signed
-              (HMAC-SHA256) and a record is trusted only with a valid
+              (HMAC-SHA256 or Ed25519) and a record is trusted only with a valid
               signature from a listed key for its prefix. Unsigned records
               (the compatible action/ layout, the Go original's, any build
               without the key) and bad signatures are misses, counted
@@ -25,25 +25,26 @@ runner links for that action. Four configurations, from open to closed:
               Bucket write access alone no longer poisons: a key is needed.
 
 Key file (mode 0600 or stricter, else refused), one key a line:
-  <key id> <secret> [<namespace>,...]
-The first key signs, all verify. A key with namespaces verifies records read
-from those prefixes only ('/' is the bucket root). Rotation: put the new key
-first and keep the old one below it until its records have expired. Key IDs
-appear in logs; secrets never do.
+  <key id> <secret> [<namespace>,...]                     HMAC: signs and verifies
+  <key id> ed25519:<private key> [<namespace>,...]        signs and verifies
+  <key id> ed25519-public:<public key> [<namespace>,...]  verifies only
+'go-cache-plugin keygen ID' writes a new Ed25519 pair (ID.key, ID.pub). The
+first key signs (it cannot be a public key), all verify. A key with
+namespaces verifies records read from those prefixes only ('/' is the
+bucket root). Rotation: put the new key first and keep the old one below it
+until its records have expired. Key IDs appear in logs; key material never
+does.
 
-  main jobs:               main-2025 <main secret>
-  trusted PR jobs:         pr-1234 <pr secret> pr/1234
-                           main-2025 <main secret> main
+  main jobs:               main-2026 ed25519:<main private key>
+  trusted PR jobs:         pr-1234 ed25519:<pr private key> pr/1234
+                           main-2026 ed25519-public:<main public key> main
   PR jobs of untrusted code (forks): no key file at all.
-HMAC keys are symmetric: a job that can verify with a key can also sign with
-it. A record signed with a PR's own key is never trusted by main (main lists
-only main's key), but a PR job given main's key (to trust main's records)
-could sign as main: only the bucket's permissions (no write to main/) stop
-it. So main's key protects main against every writer without it (forks,
-other tools, anyone with bucket write access and no key file); give it only
-to PR jobs whose code you trust like main's. A PR job without a key trusts
-main/ through the bucket's permissions alone. (Public-key signatures are not
-implemented.)
+Nothing a PR signs is trusted by main (main lists only main's key), and a PR
+job holding main's public key cannot sign like main, even if a policy
+mistake let it write main/. A secret (HMAC) is symmetric: a PR job given
+main's secret could sign as main, and only the bucket's permissions would
+stop it; give secrets only to jobs you trust like main. A PR job without a
+key trusts main/ through the bucket's permissions alone.
 
 A signature covers key id, prefix, action ID, output ID, size and time (ax
 records), the entry list (manifests) and the action and manifest (index

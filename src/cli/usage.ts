@@ -23,6 +23,7 @@ Usage:
   go-cache-plugin wait [--timeout D]                     last step of a CI job: returns when every upload is in the bucket
   go-cache-plugin gc --older-than D [--max-size B]       delete from the bucket what no build used for D
   go-cache-plugin stats [--json]                         the local cache, the last sessions, pending uploads, the bucket
+  go-cache-plugin keygen ID [--dir DIR]                  a new Ed25519 key pair for --signing-key-file
   go-cache-plugin help [topic]                           topics: configure, environment, direct-mode, remote, server-mode, trust, ...
   go-cache-plugin version
 

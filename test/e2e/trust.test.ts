@@ -169,10 +169,29 @@ describe("signed entries", () => {
   });
 });
 
+/** `go-cache-plugin keygen ID` (once per ID): its private and public key file lines. */
+const pairs = new Map<string, { key: string; pub: string }>();
+function keygen(id: string): { key: string; pub: string } {
+  let pair = pairs.get(id);
+  if (!pair) {
+    const dir = tempDir("keygen");
+    const r = Bun.spawnSync([binary(), "keygen", id, "--dir", dir]);
+    if (r.exitCode !== 0) throw new Error(`keygen failed: ${r.stderr}`);
+    const { statSync, readFileSync } = require("node:fs");
+    expect(statSync(`${dir}/${id}.key`).mode & 0o777).toBe(0o600);
+    pair = { key: readFileSync(`${dir}/${id}.key`, "utf8").trim(), pub: readFileSync(`${dir}/${id}.pub`, "utf8").trim() };
+    expect(Bun.spawnSync([binary(), "keygen", id, "--dir", dir]).exitCode).not.toBe(0); // never replaces a key
+    pairs.set(id, pair);
+  }
+  return pair;
+}
+
 describe("namespaces", () => {
   test.each([
     ["without keys", [] as string[], [] as string[]],
     ["with a key per namespace", ["--signing-key-file", keyFile(`main-k ${secretOf("main-k")} main`)], ["--signing-key-file", keyFile(`pr-k ${secretOf("pr-k")} pr/1234`, `main-k ${secretOf("main-k")} main`)]],
+    // Ed25519 from `keygen`: the pull request holds main's public key only, so it can trust main and never sign like it.
+    ["with Ed25519 keys (main's public key only)", ["--signing-key-file", keyFile(keygen("main-e").key)], ["--signing-key-file", keyFile(keygen("pr-e").key.replace(/$/, " pr/1234"), `${keygen("main-e").pub} main`)]],
   ])("a pull-request runner with --read-prefix main, %s, gets every hit from main and writes only under its own prefix", async (_n, mainFlags, prFlags) => {
     const bucket = bucketName("namespaces");
     await s3.createBucket(bucket);

@@ -3,6 +3,13 @@
  * key a line, blank lines and `#` comments ignored:
  *
  *   <key id> <secret> [<namespace>[,<namespace>...]]
+ *   <key id> ed25519:<base64 private key> [<namespace>,...]          signs and verifies
+ *   <key id> ed25519-public:<base64 public key> [<namespace>,...]    verifies only
+ *
+ * A secret is an HMAC key: whoever can verify with it can also sign. An
+ * Ed25519 key pair (`go-cache-plugin keygen`) separates the two: a job given
+ * only the public key trusts what the private key signed and cannot sign
+ * like it (a pull request reading main, say).
  *
  * The first key signs everything this process writes; every key verifies
  * (so a new key is put first and the old one kept below it until the
@@ -12,7 +19,8 @@
  * cover this process's own --prefix.
  *
  * Key IDs are 1-64 of [A-Za-z0-9._-]; a secret is 16-1024 printable
- * characters without spaces (its bytes are the HMAC key). The file must
+ * characters without spaces (its bytes are the HMAC key); Ed25519 keys are
+ * 32 bytes each in base64. The first key must be able to sign. The file must
  * not be readable or writable by group or others, like ssh's key files.
  * No error or log line ever shows a secret: errors name the file and the
  * line number only.
@@ -22,8 +30,10 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 
 export interface TrustKey {
   id: string;
-  /** The HMAC key. */
-  secret: Uint8Array;
+  /** The HMAC key (a secret line); absent for an Ed25519 key. */
+  secret?: Uint8Array;
+  /** An Ed25519 key: its 32-byte private key (signs), else its 32-byte public key (verifies only). */
+  ed25519?: { private: Uint8Array } | { public: Uint8Array };
   /** Namespaces (prefixes, "" for the root) whose records it verifies; undefined: all. */
   scope?: string[];
 }
@@ -71,16 +81,47 @@ export function parseKeyFile(text: string, where: string, ownPrefix: string): Tr
     if (fields.length < 2 || fields.length > 3) throw bad("expected '<key id> <secret> [<namespace>,...]'");
     const [id, secret, scope] = fields as [string, string, string | undefined];
     if (!ID.test(id)) throw bad("a key id is 1-64 letters, digits, '.', '_' or '-'");
-    if (!SECRET.test(secret)) throw bad("a secret is 16-1024 printable characters without spaces");
     if (keys.some((k) => k.id === id)) throw bad(`key id ${id} is listed twice`);
-    keys.push({ id, secret: new TextEncoder().encode(secret), scope: scope === undefined ? undefined : parseScope(scope, bad) });
+    const material = keyMaterial(secret, bad);
+    keys.push({ id, ...material, scope: scope === undefined ? undefined : parseScope(scope, bad) });
   }
   if (keys.length === 0) throw new KeyFileError(`[trust] signing key file ${where}: no keys`);
   const signer = keys[0]!;
+  if (signer.ed25519 && !("private" in signer.ed25519)) throw new KeyFileError(`[trust] signing key file ${where}: the first key (${signer.id}) signs this process's records, but it is a public key (list a secret or an ed25519 private key first)`);
   if (signer.scope && !signer.scope.includes(ownPrefix)) {
     throw new KeyFileError(`[trust] signing key file ${where}: the first key (${signer.id}) signs this process's records but its namespaces do not include --prefix ${JSON.stringify(ownPrefix || "/")}`);
   }
   return keys;
+}
+
+const ED25519 = /^ed25519(-public)?:([A-Za-z0-9+/]{43}=)$/;
+
+function keyMaterial(field: string, bad: (why: string) => Error): Pick<TrustKey, "secret" | "ed25519"> {
+  const m = ED25519.exec(field);
+  if (m) {
+    const bytes = Uint8Array.fromBase64(m[2]!);
+    if (bytes.length !== 32) throw bad("an ed25519 key is 32 bytes in base64");
+    return { ed25519: m[1] ? { public: bytes } : { private: bytes } };
+  }
+  if (field.startsWith("ed25519")) throw bad("an ed25519 key is 'ed25519:<base64>' (private) or 'ed25519-public:<base64>', 32 bytes");
+  if (!SECRET.test(field)) throw bad("a secret is 16-1024 printable characters without spaces");
+  return { secret: new TextEncoder().encode(field) };
+}
+
+/**
+ * A new Ed25519 key pair as key file lines (`go-cache-plugin keygen`): the
+ * private line for the jobs that write (and sign) a namespace, the public
+ * line for the jobs that only read it.
+ */
+export function newKeyPair(id: string): { privateLine: string; publicLine: string } {
+  if (!ID.test(id)) throw new KeyFileError(`[trust] key id ${JSON.stringify(id.slice(0, 80))}: 1-64 letters, digits, '.', '_' or '-'`);
+  const { generateKeyPairSync } = require("node:crypto") as typeof import("node:crypto");
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const raw = (der: Buffer, prefixLength: number) => der.subarray(prefixLength).toString("base64");
+  return {
+    privateLine: `${id} ed25519:${raw(privateKey.export({ format: "der", type: "pkcs8" }), 16)}`,
+    publicLine: `${id} ed25519-public:${raw(publicKey.export({ format: "der", type: "spki" }), 12)}`,
+  };
 }
 
 function parseScope(raw: string, bad: (why: string) => Error): string[] {

@@ -1,7 +1,8 @@
 /**
  * Signatures of the cache's records (--signing-key-file; keys.ts).
  *
- * A signature is HMAC-SHA256, under one listed key, of one statement:
+ * A signature is HMAC-SHA256 (a secret key) or Ed25519 (a key pair), under
+ * one listed key, of one statement:
  *
  *   "gcp-sig 1\n<kind>\n<key id>\n<prefix>\n" + fields joined by "\n"
  *
@@ -12,9 +13,10 @@
  *   manifest   SHA-256 (hex) of the manifest's entry lines
  *   pointer    action id, manifest hash                  (a manifest-index object)
  *
- * On the wire it is the token "<key id>:<64 hex>". Only the worker loads
- * this module (with --bucket and a key file): Bun.CryptoHasher needs no
- * import, and the comparison is constant-time.
+ * On the wire it is the token "<key id>:<hex>" (64 digits for HMAC, 128 for
+ * Ed25519). Only the worker loads this module (with --bucket and a key
+ * file): Bun.CryptoHasher needs no import, node:crypto is loaded for
+ * Ed25519 keys only, and the HMAC comparison is constant-time.
  */
 import type { TrustKey } from "./keys.ts";
 
@@ -23,7 +25,7 @@ export type SignedKind = "entry" | "manifest" | "pointer";
 export type Verdict = "ok" | "unsigned" | "bad-signature";
 
 /** The wire form of a signature token. */
-export const SIGNATURE_TOKEN = /^([A-Za-z0-9._-]{1,64}):([0-9a-f]{64})$/;
+export const SIGNATURE_TOKEN = /^([A-Za-z0-9._-]{1,64}):([0-9a-f]{64}|[0-9a-f]{128})$/;
 
 export class Keyring {
   private readonly byId = new Map<string, TrustKey>();
@@ -31,6 +33,7 @@ export class Keyring {
   /** `keys`: the first signs; all verify (each within its scope). */
   constructor(private readonly keys: TrustKey[]) {
     if (keys.length === 0) throw new Error("[trust] a keyring needs at least one key");
+    if (keys[0]!.ed25519 && !("private" in keys[0]!.ed25519)) throw new Error(`[trust] key ${keys[0]!.id} is a public key: it cannot sign`);
     for (const k of keys) this.byId.set(k.id, k);
   }
 
@@ -42,7 +45,8 @@ export class Keyring {
   /** The signature token of a statement, by the signing key. */
   sign(kind: SignedKind, prefix: string, fields: Array<string | number | bigint>): string {
     const key = this.keys[0]!;
-    return `${key.id}:${mac(key, kind, prefix, fields)}`;
+    const statement = statementOf(key, kind, prefix, fields);
+    return `${key.id}:${key.ed25519 ? ed25519Sign(key, statement) : hmac(key, statement)}`;
   }
 
   /**
@@ -55,13 +59,47 @@ export class Keyring {
     const m = SIGNATURE_TOKEN.exec(token);
     const key = m ? this.byId.get(m[1]!) : undefined;
     if (!m || !key || (key.scope && !key.scope.includes(prefix))) return "bad-signature";
-    return equalHex(mac(key, kind, prefix, fields), m[2]!) ? "ok" : "bad-signature";
+    const statement = statementOf(key, kind, prefix, fields);
+    const good = key.ed25519 ? m[2]!.length === 128 && ed25519Verify(key, statement, m[2]!) : equalHex(hmac(key, statement), m[2]!);
+    return good ? "ok" : "bad-signature";
   }
 }
 
-function mac(key: TrustKey, kind: SignedKind, prefix: string, fields: Array<string | number | bigint>): string {
-  const statement = `gcp-sig 1\n${kind}\n${key.id}\n${prefix}\n${fields.join("\n")}`;
-  return new Bun.CryptoHasher("sha256", key.secret).update(statement).digest("hex");
+const statementOf = (key: TrustKey, kind: SignedKind, prefix: string, fields: Array<string | number | bigint>) =>
+  `gcp-sig 1\n${kind}\n${key.id}\n${prefix}\n${fields.join("\n")}`;
+
+function hmac(key: TrustKey, statement: string): string {
+  return new Bun.CryptoHasher("sha256", key.secret!).update(statement).digest("hex");
+}
+
+// DER headers of a raw 32-byte Ed25519 private key (PKCS #8) and public key (SPKI).
+const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
+const keyObjects = new WeakMap<TrustKey, import("node:crypto").KeyObject>();
+const nodeCrypto = () => require("node:crypto") as typeof import("node:crypto");
+
+function keyObject(key: TrustKey): import("node:crypto").KeyObject {
+  let k = keyObjects.get(key);
+  if (!k) {
+    const e = key.ed25519!, c = nodeCrypto();
+    k = "private" in e
+      ? c.createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, e.private]), format: "der", type: "pkcs8" })
+      : c.createPublicKey({ key: Buffer.concat([SPKI_ED25519, e.public]), format: "der", type: "spki" });
+    keyObjects.set(key, k);
+  }
+  return k;
+}
+
+function ed25519Sign(key: TrustKey, statement: string): string {
+  return nodeCrypto().sign(null, Buffer.from(statement), keyObject(key)).toString("hex");
+}
+
+function ed25519Verify(key: TrustKey, statement: string, hex: string): boolean {
+  try {
+    return nodeCrypto().verify(null, Buffer.from(statement), keyObject(key), Buffer.from(hex, "hex"));
+  } catch {
+    return false;
+  }
 }
 
 /** Compares two hex strings of equal length in time independent of where they differ. */
