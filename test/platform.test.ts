@@ -49,7 +49,14 @@ describe("prepareCacheDir where mode bits do not mean access (Windows)", () => {
     const dir = tempDir("cachedir");
     chmodSync(dir, 0o777);
     expect(() => prepareCacheDir(dir, { modeBits: true })).toThrow("group or others may write");
-    expect(() => prepareCacheDir(dir, { modeBits: false })).not.toThrow();
+    expect(() => prepareCacheDir(join(dir, "c"), { modeBits: false, ownedRoot: dir })).not.toThrow(); // under the user's own root
+  });
+
+  test("outside the user's own root (%LocalAppData%) it is refused unless --cache-dir-shared", () => {
+    const dir = tempDir("cachedir");
+    const root = tempDir("localappdata");
+    expect(() => prepareCacheDir(dir, { modeBits: false, ownedRoot: root })).toThrow("%LocalAppData%");
+    expect(() => prepareCacheDir(dir, { modeBits: false, ownedRoot: root, shared: true })).not.toThrow();
   });
 });
 

@@ -50,7 +50,8 @@ export interface GcReport {
   keys?: string[];
 }
 
-const PHASES: Kind[][] = [["manifest", "pack", "manifest-index"], ["ax", "action"], ["output", "zoutput"]];
+/** Manifests first (each checked before it goes); what belongs to them and records once the bucket was listed again; outputs last. */
+const PHASES: Kind[][] = [["manifest"], ["pack", "manifest-index", "ax", "action"], ["output", "zoutput"]];
 
 export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   const now = o.now ?? Date.now();
@@ -63,7 +64,8 @@ export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   const ageCutoff = now - o.olderThanMs - o.useIntervalMs;
   const traces = new Traces(o.bucket, limit);
   await traces.readManifests(snapshot.manifest.filter((m) => m.modifiedMs >= ageCutoff));
-  await traces.readRecords([...snapshot.ax, ...snapshot.action].filter((r) => r.modifiedMs >= ageCutoff));
+  // Every record that may be kept is read: a manifest's entry (a local hit) may name another output than the record does.
+  await traces.readRecords([...snapshot.ax, ...snapshot.action].filter((r) => r.modifiedMs >= ageCutoff || (traces.uses.actions.get(r.id) ?? -Infinity) >= ageCutoff));
   const input = () => ({ snapshot, uses: traces.uses, recordOutputs: traces.recordOutputs });
   let cutoffMs = ageCutoff, maxSizeReached: boolean | undefined;
   if (o.maxSizeBytes !== undefined) {
@@ -85,14 +87,15 @@ export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   }
   progress.phase = "delete";
   for (const phase of PHASES) {
-    if (phase.includes("output") && (report.errors.length > 0 || traces.failures.length > 0)) {
-      report.errors.push(...traces.failures, "[gc] outputs were not deleted: some records could not be read or deleted (run gc again)");
-      break;
-    }
     if (phase !== PHASES[0]) {
       const again = await scan(o.blobs, o.prefix);
       await traces.readChanged(snapshot, again);
       snapshot = again;
+    }
+    // Checked after the last reads: an output a record names may go only when every record could be read.
+    if (phase.includes("output") && (report.errors.length > 0 || traces.failures.length > 0)) {
+      report.errors.push(...traces.failures, "[gc] outputs were not deleted: some records could not be read or deleted (run gc again)");
+      break;
     }
     const todo = plan({ ...input(), cutoffMs }).delete.filter((d) => phase.includes(d.kind));
     const still = new Set(todo.map((d) => d.object.key));
@@ -100,7 +103,11 @@ export async function collectGarbage(o: GcOptions): Promise<GcReport> {
     await mapLimit(todo, limit, async (d) => {
       try {
         // A refreshed manifest keeps what it lists: never delete one that changed since it was listed.
-        if (d.kind === "manifest" && (await o.blobs.head(d.object.key))?.modifiedMs !== d.object.modifiedMs) { report.spared++; return; }
+        if (d.kind === "manifest") {
+          const now = await o.blobs.head(d.object.key);
+          if (!now) return; // gone already
+          if (now.modifiedMs !== d.object.modifiedMs) { report.spared++; return; }
+        }
         await o.blobs.delete(d.object.key);
         count(d.kind, d.object);
       } catch (err) {

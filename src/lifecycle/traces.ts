@@ -60,14 +60,13 @@ export class Traces {
   }
 
   /**
-   * Reads the records whose outputs no manifest vouches for: those written
-   * after the newest manifest listing their action (a rewrite may name
-   * another output). Both records of an action are read (each tool writes
-   * its own); signatures are not checked, as keeping more is the safe side.
+   * Reads the records: the outputs they name stay while they do. Both
+   * records of an action are read (each tool writes its own, and a
+   * manifest's entry may be another runner's local hit, naming another
+   * output); signatures are not checked, as keeping more is the safe side.
    */
-  async readRecords(list: BucketObject[], all = false): Promise<void> {
-    const due = all ? list : list.filter((r) => r.modifiedMs > (this.uses.actions.get(r.id) ?? -Infinity));
-    await mapLimit([...new Set(due.map((r) => r.id))], this.limit, async (id) => {
+  async readRecords(list: BucketObject[]): Promise<void> {
+    await mapLimit([...new Set(list.map((r) => r.id))], this.limit, async (id) => {
       const named = new Set(this.recordOutputs.get(id));
       for (const read of [() => this.bucket.readAx(id), () => this.bucket.getAction(id)]) {
         try {
@@ -85,8 +84,7 @@ export class Traces {
   async readChanged(before: Snapshot, after: Snapshot): Promise<void> {
     const c = changed(before, after);
     await this.readManifests(c.manifest);
-    // A changed record is read even when a manifest vouches for its action: it may name another output now.
-    await this.readRecords([...c.ax, ...c.action], true);
+    await this.readRecords([...c.ax, ...c.action]);
   }
 }
 

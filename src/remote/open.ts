@@ -43,7 +43,7 @@ export interface RemoteTierOptions {
 
 /** Throws a KeyFileError (a clear message, never the secret) for a key file that is unsafe or malformed. */
 export function openRemoteTier(o: RemoteTierOptions): TieredCache {
-  const keys = o.signingKeyFile === undefined ? undefined : loadKeyFile(o.signingKeyFile, o.prefix);
+  const keys = o.signingKeyFile === undefined ? undefined : loadKeyFile(o.signingKeyFile, o.prefix, o.readOnly);
   if (keys) o.log.info(`signed mode: signing with key ${keys[0]!.id}; trusting records signed by ${keys.map((k) => k.id).join(", ")}`);
   const readPrefixes = o.readPrefixes ?? [];
   if (readPrefixes.length) o.log.info(`reading prefixes ${[o.prefix || "/", ...readPrefixes.map((p) => p || "/")].join(", ")} in order; writing ${o.prefix || "/"} only`);

@@ -7,11 +7,22 @@
  * store must be a real directory, not a link to somewhere else.
  */
 import { lstatSync, mkdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { MODE_BITS_MEAN_ACCESS } from "../platform.ts";
 
-/** `modeBits`: whether POSIX mode bits mean access here (not on Windows, where ACLs decide: platform.ts). */
-export function prepareCacheDir(dir: string, opts: { shared?: boolean; modeBits?: boolean } = {}): void {
+/**
+ * `modeBits`: whether POSIX mode bits mean access here. Not on Windows,
+ * where ACLs decide and are not read here (platform.ts): there, without
+ * --cache-dir-shared, only a directory under `ownedRoot` (default
+ * %LocalAppData%, the user's own) is accepted.
+ */
+export function prepareCacheDir(dir: string, opts: { shared?: boolean; modeBits?: boolean; ownedRoot?: string } = {}): void {
+  const modeBits = opts.modeBits ?? MODE_BITS_MEAN_ACCESS;
+  if (!modeBits && !opts.shared) {
+    const root = opts.ownedRoot ?? process.env.LocalAppData ?? process.env.LOCALAPPDATA;
+    const inside = root !== undefined && resolve(dir).toLowerCase().startsWith(`${resolve(root).toLowerCase()}${sep}`);
+    if (!inside) throw new Error(`[cache] refusing cache directory ${dir}: on Windows who may write a directory is in its ACL, which this plugin does not read; it accepts one under %LocalAppData% (yours alone by default), or any with --cache-dir-shared if you have checked its ACL`);
+  }
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -24,7 +35,7 @@ export function prepareCacheDir(dir: string, opts: { shared?: boolean; modeBits?
     if (uid !== undefined && st.uid !== uid) {
       throw new Error(`[cache] refusing cache directory ${dir}: it belongs to uid ${st.uid}, not to this user (uid ${uid}); use a directory of your own, or --cache-dir-shared if it is meant to be shared`);
     }
-    if ((opts.modeBits ?? MODE_BITS_MEAN_ACCESS) && st.mode & 0o022) {
+    if (modeBits && st.mode & 0o022) {
       throw new Error(`[cache] refusing cache directory ${dir}: group or others may write to it (mode ${(st.mode & 0o777).toString(8)}); run 'chmod go-w ${dir}', or pass --cache-dir-shared if it is meant to be shared`);
     }
   }

@@ -92,4 +92,52 @@ describe("collectGarbage", () => {
     expect(s.blobs.objects.has(key)).toBe(true);
     expect(r.spared).toBeGreaterThan(0);
   });
+
+  test("a record older than the manifest listing its action (another runner's local hit) still keeps the output it names", async () => {
+    const s = setup();
+    await stored(s, entry("a", "2"), NOW - 3 * DAY); // the bucket's records: a -> 2 (its output found there: old)
+    s.blobs.put(`zoutput/22/${H("2")}`, new Uint8Array([2]), NOW - 90 * DAY);
+    s.blobs.now = () => NOW - DAY;
+    await s.bucket.putManifest([entry("a", "1")], [H("a")]); // a runner's session: a -> 1, a local hit of its own
+    const r = await s.run({ dryRun: true });
+    expect(r.keys).not.toContain(`zoutput/22/${H("2")}`);
+  });
+
+  test("a manifest spared because a build refreshed it keeps its pack and index entries", async () => {
+    const s = setup();
+    const e = entry("a", "1");
+    await stored(s, e, NOW - 60 * DAY);
+    await s.bucket.putManifest([e], [e.actionId], [{ outputId: e.outputId, bytes: new Uint8Array([1]) }]);
+    const key = [...s.blobs.objects.keys()].find((k) => k.startsWith("manifest/"))!;
+    const head = s.blobs.head.bind(s.blobs);
+    let refreshed = false;
+    s.blobs.head = async (k) => {
+      if (k === key && !refreshed) { refreshed = true; s.blobs.now = () => NOW; await s.bucket.refreshManifest([e], [e.actionId], () => [], DAY, NOW); }
+      return head(k);
+    };
+    await s.run();
+    expect(refreshed).toBe(true);
+    const left = [...s.blobs.objects.keys()];
+    expect(left.some((k) => k.startsWith("pack/"))).toBe(true);
+    expect(left.some((k) => k.startsWith("manifest-index/"))).toBe(true);
+    expect(left.some((k) => k.startsWith("ax/"))).toBe(true);
+  });
+
+  test("a record written during gc that cannot be read, found by the last listing, keeps every output", async () => {
+    const s = setup();
+    s.blobs.put(`zoutput/11/${H("1")}`, new Uint8Array([1]), NOW - 60 * DAY); // old, named by nothing yet
+    let lists = 0;
+    s.blobs.hooks.beforeList = async (prefix) => {
+      // The third listing (before outputs): a build writes records naming that output; reading them fails.
+      if (prefix === "action/" && ++lists === 3) {
+        await stored(s, entry("b", "1"), NOW);
+        s.blobs.put(`zoutput/11/${H("1")}`, new Uint8Array([1]), NOW - 60 * DAY);
+        s.blobs.hooks.beforeRead = (k) => { if (k.includes(H("b"))) throw new BlobError("unavailable", "503 SlowDown"); };
+      }
+    };
+    const r = await s.run();
+    expect(lists).toBe(3);
+    expect(s.blobs.objects.has(`zoutput/11/${H("1")}`)).toBe(true);
+    expect(r.errors.join("\n")).toContain("outputs were not deleted");
+  });
 });

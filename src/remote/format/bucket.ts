@@ -171,7 +171,9 @@ export class CacheBucket {
     const info = await this.retrying(`head manifest ${key}`, () => this.opts.blobs.head(key));
     // Signed mode trusts no unsigned object at that (predictable) key to stand for ours: it is rewritten when due.
     if (info && now - info.modifiedMs < maxAgeMs && !this.opts.trust) return { key, modifiedMs: info.modifiedMs };
-    await this.putManifest(entries, firstGets, info ? [] : pack());
+    // A refresh leaves the pack (same hash) alone, unless it is gone (gc may take it while a refresh races it).
+    const hasPack = info !== undefined && (await this.retrying(`head pack ${key}`, () => this.opts.blobs.head(packKey(this.opts.prefix, key.slice(key.lastIndexOf("/") + 1))))) !== undefined;
+    await this.putManifest(entries, firstGets, hasPack ? [] : pack());
     return { key, written: info ? "refreshed" : "new", modifiedMs: now };
   }
 

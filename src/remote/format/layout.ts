@@ -75,9 +75,10 @@ export const INLINE_MAX = 128 * 1024;
  * build is a few MB, a pack is PACK_MAX plus its header.
  */
 export const RECORD_READ_MAX = 1024;
-export const POINTER_READ_MAX = 1024;
+/** A pointer: a manifest key (at most KEY_MAX, 1024) and its signature token. */
+export const POINTER_READ_MAX = 2048;
 /** The first line of an ax record, signature included. */
-const AX_LINE_MAX = 400;
+const AX_LINE_MAX = 600;
 export const AX_READ_MAX = INLINE_MAX + (INLINE_MAX >> 7) + 1024 + AX_LINE_MAX;
 export const MANIFEST_READ_MAX = 16 << 20;
 /** Decompressed manifest text, and entries per manifest. */
@@ -197,7 +198,7 @@ export function encodeAx(r: Mapping, inline: Uint8Array | undefined, encoding: E
 export function decodeAx(bytes: Uint8Array): AxRecord | undefined {
   const nl = bytes.indexOf(10);
   if (nl < 0 || nl > AX_LINE_MAX) return undefined;
-  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?(?: sig:([A-Za-z0-9._-]{1,64}:(?:[0-9a-f]{64}|[0-9a-f]{128})))?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
+  const m = /^([0-9a-f]{64}) (\d{1,20}) (\d{1,15})( zstd)?(?: sig:(\S{1,400}))?$/.exec(new TextDecoder().decode(bytes.subarray(0, nl)));
   if (!m) return undefined;
   const size = Number(m[3]);
   const encoding: Encoding = m[4] ? "zstd" : "raw";

@@ -20,7 +20,8 @@
  *
  * Key IDs are 1-64 of [A-Za-z0-9._-]; a secret is 16-1024 printable
  * characters without spaces (its bytes are the HMAC key); Ed25519 keys are
- * 32 bytes each in base64. The first key must be able to sign. The file must
+ * 32 bytes each in base64. The first key must be able to sign, unless the
+ * process is --read-only (it signs nothing: public keys alone will do). The file must
  * not be readable or writable by group or others, like ssh's key files.
  * No error or log line ever shows a secret: errors name the file and the
  * line number only.
@@ -45,8 +46,8 @@ const SECRET = /^[\x21-\x7e]{16,1024}$/;
 
 export class KeyFileError extends Error {}
 
-/** Reads and checks the key file; `ownPrefix` is --prefix (the signing key must cover it). */
-export function loadKeyFile(path: string, ownPrefix: string): TrustKey[] {
+/** Reads and checks the key file; `ownPrefix` is --prefix (the signing key must cover it); `readOnly`: nothing is signed, so public keys alone will do. */
+export function loadKeyFile(path: string, ownPrefix: string, readOnly = false): TrustKey[] {
   let text: string;
   let fd: number | undefined;
   try {
@@ -66,11 +67,11 @@ export function loadKeyFile(path: string, ownPrefix: string): TrustKey[] {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  return parseKeyFile(text, path, ownPrefix);
+  return parseKeyFile(text, path, ownPrefix, readOnly);
 }
 
 /** Parses the key file's text (see the module comment); `where` names it in errors. */
-export function parseKeyFile(text: string, where: string, ownPrefix: string): TrustKey[] {
+export function parseKeyFile(text: string, where: string, ownPrefix: string, readOnly = false): TrustKey[] {
   const keys: TrustKey[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -87,6 +88,7 @@ export function parseKeyFile(text: string, where: string, ownPrefix: string): Tr
   }
   if (keys.length === 0) throw new KeyFileError(`[trust] signing key file ${where}: no keys`);
   const signer = keys[0]!;
+  if (readOnly) return keys; // verifies only: a file of public keys is the safest one to hand a job that writes nothing
   if (signer.ed25519 && !("private" in signer.ed25519)) throw new KeyFileError(`[trust] signing key file ${where}: the first key (${signer.id}) signs this process's records, but it is a public key (list a secret or an ed25519 private key first)`);
   if (signer.scope && !signer.scope.includes(ownPrefix)) {
     throw new KeyFileError(`[trust] signing key file ${where}: the first key (${signer.id}) signs this process's records but its namespaces do not include --prefix ${JSON.stringify(ownPrefix || "/")}`);
@@ -101,11 +103,28 @@ function keyMaterial(field: string, bad: (why: string) => Error): Pick<TrustKey,
   if (m) {
     const bytes = Uint8Array.fromBase64(m[2]!);
     if (bytes.length !== 32) throw bad("an ed25519 key is 32 bytes in base64");
+    if (m[1] && weakPublicKey(bytes)) throw bad("this ed25519 public key is a small-order or non-canonical point: signatures anyone can forge would verify under it");
     return { ed25519: m[1] ? { public: bytes } : { private: bytes } };
   }
   if (field.startsWith("ed25519")) throw bad("an ed25519 key is 'ed25519:<base64>' (private) or 'ed25519-public:<base64>', 32 bytes");
   if (!SECRET.test(field)) throw bad("a secret is 16-1024 printable characters without spaces");
   return { secret: new TextEncoder().encode(field) };
+}
+
+/** The eight points of small order (canonical encodings): under such a key a constant signature verifies most statements. */
+const SMALL_ORDER = new Set([
+  "0100000000000000000000000000000000000000000000000000000000000000", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "0000000000000000000000000000000000000000000000000000000000000000", "0000000000000000000000000000000000000000000000000000000000000080",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+]);
+
+/** A small-order point, or an encoding whose y is not below 2^255 - 19 (no key of ours is either). */
+function weakPublicKey(b: Uint8Array): boolean {
+  if (SMALL_ORDER.has(b.toHex())) return true;
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? b[i]! & 0x7f : b[i]!);
+  return y >= 2n ** 255n - 19n;
 }
 
 /**

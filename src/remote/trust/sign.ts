@@ -33,7 +33,6 @@ export class Keyring {
   /** `keys`: the first signs; all verify (each within its scope). */
   constructor(private readonly keys: TrustKey[]) {
     if (keys.length === 0) throw new Error("[trust] a keyring needs at least one key");
-    if (keys[0]!.ed25519 && !("private" in keys[0]!.ed25519)) throw new Error(`[trust] key ${keys[0]!.id} is a public key: it cannot sign`);
     for (const k of keys) this.byId.set(k.id, k);
   }
 
@@ -45,6 +44,7 @@ export class Keyring {
   /** The signature token of a statement, by the signing key. */
   sign(kind: SignedKind, prefix: string, fields: Array<string | number | bigint>): string {
     const key = this.keys[0]!;
+    if (key.ed25519 && !("private" in key.ed25519)) throw new Error(`[trust] key ${key.id} is a public key: this process cannot sign (a key file of public keys is for --read-only)`);
     const statement = statementOf(key, kind, prefix, fields);
     return `${key.id}:${key.ed25519 ? ed25519Sign(key, statement) : hmac(key, statement)}`;
   }

@@ -114,8 +114,9 @@ async function endSession(id: number, manifest: SessionManifest | undefined): Pr
   try {
     const store = await bucket!;
     // Every reader (prefetch, gc) must be able to read it back: a session beyond the bound leaves its first entries only.
-    const entries = manifest.entries.length > MANIFEST_WRITE_MAX ? manifest.entries.slice(0, MANIFEST_WRITE_MAX) : manifest.entries;
-    if (entries !== manifest.entries) post({ t: "warn", kind: "manifest-size", message: `[remote] session used ${manifest.entries.length} entries; its manifest lists the first ${MANIFEST_WRITE_MAX} (the rest are not prefetched, and gc sees only their records' age)` });
+    // Cut in action order, not get order (which varies between runs), so that the same build keeps one manifest.
+    const entries = manifest.entries.length > MANIFEST_WRITE_MAX ? [...manifest.entries].sort((a, b) => (a.actionId < b.actionId ? -1 : 1)).slice(0, MANIFEST_WRITE_MAX) : manifest.entries;
+    if (entries !== manifest.entries) post({ t: "warn", kind: "manifest-size", message: `[remote] session used ${manifest.entries.length} entries; its manifest lists ${MANIFEST_WRITE_MAX} of them (the rest are not prefetched, and gc sees only their records' age)` });
     // A manifest of the same entries (the one this session came from, or another runner's) is only refreshed when stale.
     const { key, written, modifiedMs } = await store.refreshManifest(entries, manifest.firstGets, () => packParts(entries), manifest.maxAgeMs);
     post({ t: "sessionDone", session: id, manifestKey: key, written, traceMs: modifiedMs });

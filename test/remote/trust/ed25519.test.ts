@@ -49,3 +49,25 @@ describe("Ed25519 keys", () => {
     expect(() => parse(line)).toThrow(/line 1: an ed25519 key/);
   });
 });
+
+describe("weak Ed25519 public keys", () => {
+  test.each([
+    ["the identity point", "01".padEnd(64, "0")],
+    ["a point of order 8", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"],
+    ["a non-canonical encoding (y = p)", "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"],
+  ])("%s is refused at load", (_n, hex) => {
+    const line = `k ed25519-public:${Buffer.from(hex, "hex").toString("base64")}`;
+    expect(() => parseKeyFile(`${newKeyPair("s").privateLine}\n${line}`, "keys", "")).toThrow(/small-order or non-canonical/);
+  });
+});
+
+describe("a key file of public keys", () => {
+  test("loads for a --read-only process, which verifies with it and cannot sign", () => {
+    const main = newKeyPair("main-2026");
+    const ring = new Keyring(parseKeyFile(`${main.publicLine} main`, "keys", "pr/1", true));
+    const token = new Keyring(parse(main.privateLine)).sign("entry", "main", fields);
+    expect(ring.verify("entry", "main", fields, token)).toBe("ok");
+    expect(() => ring.sign("entry", "pr/1", fields)).toThrow(/cannot sign/);
+    expect(() => parseKeyFile(`${main.publicLine} main`, "keys", "pr/1", false)).toThrow(/public key/);
+  });
+});
