@@ -1,5 +1,5 @@
 /**
- * zstd vs raw in the bucket (on demand: `bun run bench/compression.ts [--quick]`),
+ * zstd vs raw in the bucket (on demand: `bun run bench/compression.ts [--quick] [--cold=N] [--fresh=N]`),
  * one interleaved run against the tests' versitygw:
  * - cold `go build std` into an empty bucket with --compression none and zstd,
  *   alternating (the uploads compete with the compiler for the CPU);
@@ -17,8 +17,10 @@ import { markdownTable } from "./table.ts";
 
 const BIN = new URL("../dist/go-cache-plugin", import.meta.url).pathname;
 const quick = process.argv.includes("--quick");
-const COLD = quick ? 1 : 2;
-const FRESH = quick ? 2 : 5;
+const arg = (name: string) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? NaN);
+/** Rounds: --cold=N and --fresh=N override the defaults (2 and 5; --quick: 1 and 2). */
+const COLD = Number.isInteger(arg("cold")) && arg("cold") > 0 ? arg("cold") : quick ? 1 : 2;
+const FRESH = Number.isInteger(arg("fresh")) && arg("fresh") > 0 ? arg("fresh") : quick ? 2 : 5;
 if (!existsSync(BIN)) throw new Error(`${BIN} missing: run bun run build.ts first`);
 const go = goBinary();
 const home = tempDir("home");
