@@ -215,14 +215,8 @@ export function buildConfig(parsed: Record<string, unknown>, env: Record<string,
     if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
-  const dur = (name: string, dflt: number) => {
-    const raw = str(name);
-    return raw === undefined ? dflt : wrap(name, () => parseDuration(raw));
-  };
-  const bytes = (name: string) => {
-    const raw = str(name);
-    return raw === undefined ? 0 : wrap(name, () => parseBytes(raw));
-  };
+  const dur = (name: string, dflt: number) => durationFlag(name, str(name), dflt);
+  const bytes = (name: string) => bytesFlag(name, str(name)) ?? 0;
 
   const endpoint = str("s3-endpoint-url");
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`--s3-endpoint-url: expected an http(s) URL, got ${JSON.stringify(endpoint)}`);
@@ -290,6 +284,13 @@ export function buildCommandConfig(parsed: Record<string, unknown>, own: Record<
   const ownKeys = new Set(Object.keys(own).flatMap((k) => [k, k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]));
   const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !ownKeys.has(k)));
   return { config: buildConfig(cacheOnly, env), own: (name) => flagValue(parsed, name, own[name]!, env) };
+}
+
+/** A size flag's value in bytes (UsageError naming the flag when it does not parse). */
+export function bytesFlag(name: string, raw: string | boolean | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string") throw new UsageError(`--${name} needs a value`);
+  return wrap(name, () => parseBytes(raw));
 }
 
 /** A duration flag's value in milliseconds (UsageError naming the flag when it does not parse). */

@@ -1,6 +1,5 @@
 /** `gc`: keeps the bucket bounded by last use. Parses, wires, prints. */
-import { UsageError, durationFlag } from "../config.ts";
-import { parseBytes } from "../units.ts";
+import { UsageError, bytesFlag, durationFlag } from "../config.ts";
 import { collectGarbage } from "../lifecycle/gc.ts";
 import { gcJson, gcProgressLine, gcTable } from "../lifecycle/gc-report.ts";
 import { openBucket } from "./bucket.ts";
@@ -37,11 +36,7 @@ export async function runGc(argv: string[]): Promise<number> {
   if (olderRaw === undefined) throw new UsageError("gc needs --older-than DURATION (e.g. 720h)");
   const olderThanMs = durationFlag("older-than", olderRaw, 0);
   if (olderThanMs <= 0) throw new UsageError("--older-than: must be more than 0");
-  const maxRaw = cmd.own("max-size") as string | undefined;
-  let maxSizeBytes: number | undefined;
-  if (maxRaw !== undefined) {
-    try { maxSizeBytes = parseBytes(maxRaw); } catch (err) { throw new UsageError(`--max-size: ${(err as Error).message}`); }
-  }
+  const maxSizeBytes = bytesFlag("max-size", cmd.own("max-size"));
   const dryRun = cmd.own("dry-run") === true, json = cmd.own("json") === true;
   const { blobs, bucket } = await openBucket(config, "gc");
   try {

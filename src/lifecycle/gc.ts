@@ -15,7 +15,7 @@
 import type { BlobStore } from "../blob/port.ts";
 import { KINDS, type CacheBucket, type Kind } from "../remote/format/bucket.ts";
 import { describeError } from "../log.ts";
-import { cutoffForSize, plan, type BucketObject, type Snapshot } from "./plan.ts";
+import { cutoffForSize, plan, type BucketObject } from "./plan.ts";
 import { scan, Traces } from "./traces.ts";
 import { mapLimit } from "./limit.ts";
 
@@ -120,4 +120,3 @@ export async function collectGarbage(o: GcOptions): Promise<GcReport> {
   return report;
 }
 
-export type { Snapshot };

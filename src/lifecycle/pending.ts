@@ -5,10 +5,7 @@
  */
 import { lstatSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { journalOwner, parseJournal } from "../remote/journal.ts";
-
-/** A journal larger than this is counted as one unreadable journal, not read. */
-const JOURNAL_READ_MAX = 256 << 20;
+import { JOURNAL_READ_MAX, journalOwner, parseJournal } from "../remote/journal.ts";
 
 export interface PendingJournal {
   /** File name in the journal directory. */
@@ -32,6 +29,7 @@ export function pendingJournals(journalDir: string, now = Date.now()): PendingJo
     if (!owner) continue;
     let text: string;
     try {
+      // Too large to read: counted as one pending upload (what it holds is unknown).
       if (lstatSync(path).size > JOURNAL_READ_MAX) { rows.push({ name, pending: 1, owner, bytes: 0 }); continue; }
       text = readFileSync(path, "latin1");
     } catch { continue; }

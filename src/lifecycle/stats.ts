@@ -6,7 +6,8 @@
  */
 import type { Config } from "../config.ts";
 import type { BlobStore } from "../blob/port.ts";
-import { KINDS, idOfKey, kindBase, type Kind } from "../remote/format/layout.ts";
+import { KINDS, type Kind } from "../remote/format/layout.ts";
+import { forEachObject } from "./traces.ts";
 import { Layout } from "../store/layout.ts";
 import { readSessionLog, type SessionSummary } from "../store/session-log.ts";
 import { localInventory, trimStore, type LocalInventory, type TrimResult } from "../store/trim.ts";
@@ -55,13 +56,6 @@ export function totals(sessions: SessionSummary[]): Stats["totals"] {
 
 async function bucketKinds(blobs: BlobStore, prefix: string): Promise<Record<Kind, { objects: number; bytes: number }>> {
   const out = Object.fromEntries(KINDS.map((k) => [k, { objects: 0, bytes: 0 }])) as Record<Kind, { objects: number; bytes: number }>;
-  for (const kind of KINDS) {
-    const base = kindBase(prefix, kind);
-    for await (const o of blobs.list(base)) {
-      if (!idOfKey(base, kind, o.key)) continue;
-      out[kind].objects++;
-      out[kind].bytes += o.size;
-    }
-  }
+  await forEachObject(blobs, prefix, (kind, o) => { out[kind].objects++; out[kind].bytes += o.size; }); // counted as they are listed: nothing is kept
   return out;
 }

@@ -10,17 +10,22 @@ import { describeError } from "../log.ts";
 import type { BucketObject, Snapshot, Uses } from "./plan.ts";
 import { mapLimit } from "./limit.ts";
 
-/** Every object of the known kinds under the prefix (other keys are never touched). */
-export async function scan(blobs: BlobStore, prefix: string, onObject: () => void = () => {}): Promise<Snapshot> {
-  const snapshot = Object.fromEntries(KINDS.map((k) => [k, [] as BucketObject[]])) as Snapshot;
+/** Calls `each` for every object of the known kinds under the prefix (other keys are never touched), kind by kind; `listed` for every key listed. */
+export async function forEachObject(blobs: BlobStore, prefix: string, each: (kind: Kind, o: BucketObject) => void, listed: () => void = () => {}): Promise<void> {
   for (const kind of KINDS) {
     const base = kindBase(prefix, kind);
     for await (const info of blobs.list(base)) {
       const id = idOfKey(base, kind, info.key);
-      if (id) snapshot[kind].push({ key: info.key, id, size: info.size, modifiedMs: info.modifiedMs });
-      onObject();
+      if (id) each(kind, { key: info.key, id, size: info.size, modifiedMs: info.modifiedMs });
+      listed();
     }
   }
+}
+
+/** Every object of the known kinds under the prefix, by kind. */
+export async function scan(blobs: BlobStore, prefix: string, onObject: () => void = () => {}): Promise<Snapshot> {
+  const snapshot = Object.fromEntries(KINDS.map((k) => [k, [] as BucketObject[]])) as Snapshot;
+  await forEachObject(blobs, prefix, (kind, o) => void snapshot[kind].push(o), onObject);
   return snapshot;
 }
 
@@ -88,4 +93,3 @@ export class Traces {
   }
 }
 
-export type { Kind };

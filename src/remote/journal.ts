@@ -33,8 +33,8 @@ import { writeFully } from "../store/local.ts";
 
 export const HEARTBEAT_MS = 30_000;
 export const STALE_MS = 10 * HEARTBEAT_MS;
-/** A journal larger than this is not adopted (about a million pending lines). */
-const ORPHAN_READ_MAX = 256 << 20;
+/** A journal larger than this is not read, adopted or counted (about a million pending lines). */
+export const JOURNAL_READ_MAX = 256 << 20;
 const LINE = /^(?:put ([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,20})|done ([0-9a-f]{64}))$/;
 /** Journals of the version before writer identities: "<pid>-<random>.log", and their claims. */
 const LEGACY = /^\d+-[a-z0-9]+\.log(\.claim-\d+)?$/;
@@ -109,7 +109,7 @@ export class Journal {
       try {
         // Bounded: a journal of a server whose uploads failed for weeks is still read, one of gigabytes is not.
         // Too large to adopt: set aside under a name that is no journal (kept for a person to look at), so no one waits on it.
-        if (lstatSync(claimed).size > ORPHAN_READ_MAX) { badLines++; try { renameSync(claimed, `${claimed}.too-large`); } catch { /* next claimer */ } continue; }
+        if (lstatSync(claimed).size > JOURNAL_READ_MAX) { badLines++; try { renameSync(claimed, `${claimed}.too-large`); } catch { /* next claimer */ } continue; }
         text = readFileSync(claimed, "latin1");
       } catch { continue; }
       const parsed = parseJournal(text);

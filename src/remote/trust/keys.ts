@@ -111,6 +111,10 @@ function keyMaterial(field: string, bad: (why: string) => Error): Pick<TrustKey,
   return { secret: new TextEncoder().encode(field) };
 }
 
+/** DER headers before a raw 32-byte Ed25519 private key (PKCS #8) and public key (SPKI): key files hold the raw bytes. */
+export const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+export const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
+
 /** The eight points of small order (canonical encodings): under such a key a constant signature verifies most statements. */
 const SMALL_ORDER = new Set([
   "0100000000000000000000000000000000000000000000000000000000000000", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
@@ -136,10 +140,10 @@ export function newKeyPair(id: string): { privateLine: string; publicLine: strin
   if (!ID.test(id)) throw new KeyFileError(`[trust] key id ${JSON.stringify(id.slice(0, 80))}: 1-64 letters, digits, '.', '_' or '-'`);
   const { generateKeyPairSync } = require("node:crypto") as typeof import("node:crypto");
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const raw = (der: Buffer, prefixLength: number) => der.subarray(prefixLength).toString("base64");
+  const raw = (der: Buffer, header: Buffer) => der.subarray(header.length).toString("base64");
   return {
-    privateLine: `${id} ed25519:${raw(privateKey.export({ format: "der", type: "pkcs8" }), 16)}`,
-    publicLine: `${id} ed25519-public:${raw(publicKey.export({ format: "der", type: "spki" }), 12)}`,
+    privateLine: `${id} ed25519:${raw(privateKey.export({ format: "der", type: "pkcs8" }), PKCS8_ED25519)}`,
+    publicLine: `${id} ed25519-public:${raw(publicKey.export({ format: "der", type: "spki" }), SPKI_ED25519)}`,
   };
 }
 

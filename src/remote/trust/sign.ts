@@ -18,7 +18,7 @@
  * file): Bun.CryptoHasher needs no import, node:crypto is loaded for
  * Ed25519 keys only, and the HMAC comparison is constant-time.
  */
-import type { TrustKey } from "./keys.ts";
+import { PKCS8_ED25519, SPKI_ED25519, type TrustKey } from "./keys.ts";
 
 export type SignedKind = "entry" | "manifest" | "pointer";
 /** A record's standing: signed by a listed key for its namespace, not signed, or a signature that fails. */
@@ -72,9 +72,6 @@ function hmac(key: TrustKey, statement: string): string {
   return new Bun.CryptoHasher("sha256", key.secret!).update(statement).digest("hex");
 }
 
-// DER headers of a raw 32-byte Ed25519 private key (PKCS #8) and public key (SPKI).
-const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
-const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
 const keyObjects = new WeakMap<TrustKey, import("node:crypto").KeyObject>();
 const nodeCrypto = () => require("node:crypto") as typeof import("node:crypto");
 
