@@ -9,7 +9,7 @@ import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { expectOk, isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
 import { BACKENDS, type BackendServer } from "../support/backends.ts";
 import { checkStore } from "../support/store.ts";
-import { actionId, line, putFrame, reply, runPlugin, sha256 } from "../support/plugin.ts";
+import { actionId, line, putFrame, reply, runCommand, runPlugin, sha256 } from "../support/plugin.ts";
 import { fakeModules, startFakeProxy, type FakeProxy } from "../support/fakeproxy.ts";
 import { startServe } from "../support/serve.ts";
 
@@ -183,20 +183,16 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     const y = writeModule({ "main.go": `package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("y") }\n` }, "example.com/y");
     const a = runner(bucket, ["--use-interval", "1s"], goEnv);
     expectOk(await a.build(x));
-    const cmd = async (args: string[]) => {
-      const p = Bun.spawn([BINARY, ...args, "--cache-dir", a.cacheDir, "--use-interval", "1s", ...server.flags(bucket)], { env: { ...process.env, ...server.env() }, stdout: "pipe", stderr: "pipe" });
-      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-      return { out, err, code };
-    };
-    expect((await cmd(["wait", "--timeout", "30s"])).code).toBe(0);
+    const cmd = (args: string[]) => runCommand([...args, "--cache-dir", a.cacheDir, "--use-interval", "1s", ...server.flags(bucket)], server.env());
+    expect((await cmd(["wait", "--timeout", "30s"])).exitCode).toBe(0);
     await Bun.sleep(2100);
     const cutoff = Date.now();
     await Bun.sleep(2100);
     expectOk(await a.build(y));
     const before = await server.listKeys(bucket);
     const r = await cmd(["gc", "--older-than", `${((Date.now() - cutoff) / 1000 - 1).toFixed(3)}s`, "--json"]);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.out);
+    expect(r.exitCode).toBe(0);
+    const report = JSON.parse(r.stdout);
     expect(report.kinds.manifest.deleted).toBe(1);
     const after = await server.listKeys(bucket);
     expect(after.length).toBeLessThan(before.length);
@@ -207,8 +203,8 @@ describe.each(BACKENDS)("remote tier on %s", (_label, start) => {
     expect(missedActions(fresh.stderr).filter((id) => gone.some((k) => k.endsWith(id)))).toEqual([]);
     expect(parseMetrics(fresh.stderr).cache_misses ?? 0).toBeLessThanOrEqual(2);
     const st = await cmd(["stats", "--json"]);
-    expect(st.code).toBe(0);
-    const kinds = JSON.parse(st.out).bucket.kinds as Record<string, { objects: number }>;
+    expect(st.exitCode).toBe(0);
+    const kinds = JSON.parse(st.stdout).bucket.kinds as Record<string, { objects: number }>;
     const now = await server.listKeys(bucket);
     expect(Object.values(kinds).reduce((n, k) => n + k.objects, 0)).toBe(now.length);
   });

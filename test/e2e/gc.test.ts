@@ -1,10 +1,11 @@
 /** `gc` on a real S3 server with builds of the real go command: deleted by last use, never what is in use. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { expectOk, isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule, type GoResult } from "../support/go.ts";
+import { expectOk, isolatedGoEnv, missedActions, parseMetrics, runGo, sampleModule, writeModule } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
 import { checkStore } from "../support/store.ts";
+import { runCommand } from "../support/plugin.ts";
 
 let s3: S3Server;
 beforeAll(async () => { s3 = await startS3Server(); });
@@ -22,11 +23,7 @@ function runner(bucket: string, goEnv = isolatedGoEnv(), extra: string[] = []) {
   return { cacheDir, build: async (cwd: string) => { const r = await runGo(["build", "-o", tempDir("bin"), "./..."], { cwd, env }); expectOk(r); return { ...r, m: parseMetrics(r.stderr) }; } };
 }
 
-async function gc(bucket: string, args: string[]): Promise<GoResult> {
-  const proc = Bun.spawn([binary(), "gc", "--use-interval", "1s", ...s3Flags(s3, bucket), ...args], { env: { ...process.env, ...pluginS3Env(s3) }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { exitCode, stdout, stderr };
-}
+const gc = (bucket: string, args: string[]) => runCommand(["gc", "--use-interval", "1s", ...s3Flags(s3, bucket), ...args], pluginS3Env(s3));
 
 /** --older-than putting gc's cutoff at `at` (gc subtracts the use interval too). */
 const olderThan = (at: number) => `${((Date.now() - at) / 1000 - 1).toFixed(3)}s`;

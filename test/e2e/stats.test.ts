@@ -6,16 +6,16 @@ import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { isolatedGoEnv, parseMetrics, runGo, sampleModule } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, listKeys, pluginS3Env, s3Flags } from "../support/bucket.ts";
+import { runCommand } from "../support/plugin.ts";
 
 let s3: S3Server;
 beforeAll(async () => { s3 = await startS3Server(); });
 afterAll(async () => { await s3?.destroy(); cleanupTempDirs(); });
 
 async function stats(flags: string[]): Promise<any> {
-  const proc = Bun.spawn([binary(), "stats", "--json", ...flags], { env: { ...process.env, ...pluginS3Env(s3) }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`stats failed (${code}): ${err}`);
-  return JSON.parse(out);
+  const r = await runCommand(["stats", "--json", ...flags], pluginS3Env(s3));
+  if (r.exitCode !== 0) throw new Error(`stats failed (${r.exitCode}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
 const files = (dir: string) => readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)));

@@ -2,10 +2,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
-import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule, type GoResult } from "../support/go.ts";
+import { BINARY, cleanupTempDirs, tempDir } from "../support/paths.ts";
+import { expectOk, isolatedGoEnv, parseMetrics, runGo, sampleModule } from "../support/go.ts";
 import { startS3Server, type S3Server } from "../support/s3server.ts";
 import { bucketName, pluginS3Env } from "../support/bucket.ts";
+import { runCommand } from "../support/plugin.ts";
 import { startLatencyProxy, type LatencyProxy } from "../support/latency-proxy.ts";
 
 let s3: S3Server;
@@ -26,11 +27,7 @@ function runnerFlags(cacheDir: string, bucket: string, endpoint: string, extra: 
   return ["--cache-dir", cacheDir, "--bucket", bucket, "--s3-endpoint-url", endpoint, "--s3-path-style", "--region", "us-east-1", ...extra];
 }
 
-async function runWait(flags: string[]): Promise<GoResult> {
-  const proc = Bun.spawn([binary(), "wait", ...flags], { env: { ...process.env, ...pluginS3Env(s3) }, stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { exitCode, stdout, stderr };
-}
+const runWait = (flags: string[]) => runCommand(["wait", ...flags], pluginS3Env(s3));
 
 const pendingIn = (cacheDir: string) => readdirSync(join(cacheDir, "v1", "journal")).filter((n) => n.endsWith(".log"));
 

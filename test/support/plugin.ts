@@ -49,6 +49,13 @@ export async function runPlugin(args: string[], input: string | Uint8Array | Blo
   return { replies, stderr, exitCode };
 }
 
+/** Runs one of the binary's commands (wait, gc, stats, ...) with stdin closed: its exit code and output. */
+export async function runCommand(args: string[], env: Record<string, string> = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([binary(), ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { exitCode, stdout, stderr };
+}
+
 /** The reply for request `id`; fails when there is not exactly one. */
 export function reply(result: RunResult, id: number): Reply {
   const found = result.replies.filter((r) => r.ID === id);
