@@ -45,7 +45,12 @@ if (unknown.length || !targets.length) fail(`unknown target ${unknown.join(", ")
 
 const entrypoints = ["src/main.ts"];
 const extra = (await Array.fromAsync(new Bun.Glob("src/**/worker.ts").scan("."))).sort();
-const flags = ["--compile", "--minify", "--bytecode", "--format=esm", "--splitting"];
+// The go command starts us in the directory it builds, which may be anyone's
+// repository: a compiled Bun binary would otherwise read that directory's
+// bunfig.toml (whose `preload` runs code in our process, beside the bucket
+// credentials and signing keys) and .env (which would set GOCACHE_* and
+// credential variables). Neither is ever read.
+const flags = ["--compile", "--minify", "--bytecode", "--format=esm", "--splitting", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--no-compile-autoload-tsconfig", "--no-compile-autoload-package-json"];
 const commit = await gitCommit();
 
 /** One `bun build --compile`; false if it failed (bun has said why). */
