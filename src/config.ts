@@ -4,7 +4,6 @@
  * tailscale/go-cache-plugin so its users can swap binaries.
  */
 import { posix, resolve, win32 } from "node:path";
-import type { ArgsDef } from "citty";
 import { parseBytes, parseDuration } from "./units.ts";
 import { parseBucket, type BlobSpec } from "./blob/spec.ts";
 import { isValidKey } from "./blob/port.ts";
@@ -143,46 +142,57 @@ export function buildServeConfig(parsed: Record<string, unknown>, env: Record<st
   return { ...base, plugin, tokenFile: tokenFile ? resolve(tokenFile) : undefined, maxConnections, shutdownTimeoutMs, socket: socket ? resolve(socket) : undefined, http, modproxy, modproxyUpstream: upstream, sumdb, modproxyTimeoutMs, modproxyMaxSizeBytes, httpAllowedHosts };
 }
 
-/** citty argument definitions for a set of flag specs (used for parsing and usage text). */
-export function toArgsDef(specs: Record<string, FlagSpec>): ArgsDef {
-  const def: ArgsDef = {};
-  for (const [name, s] of Object.entries(specs)) {
-    const envNote = s.env ? ` [$${s.env}]` : "";
-    def[name] = { type: s.kind, description: s.help + envNote, valueHint: s.hint, alias: s.alias };
-  }
-  return def;
-}
-
 /** Thrown for bad command lines: the CLI prints the message and usage, and exits 2. */
 export class UsageError extends Error {}
 
-/** Rejects flags not in `specs` (citty accepts anything). */
-export function checkKnownFlags(parsed: Record<string, unknown>, specs: Record<string, FlagSpec>): void {
-  const known = new Set<string>();
-  for (const [name, s] of Object.entries(specs)) {
-    for (const n of [name, s.alias]) if (n) { known.add(n); known.add(n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())); }
-  }
-  for (const key of Object.keys(parsed)) {
-    if (key !== "_" && !known.has(key)) throw new UsageError(`unknown flag --${key}`);
-  }
-}
+/** A parsed command line: flag values by canonical name (aliases folded in), positionals in `_`. */
+export type ParsedFlags = { _: string[] } & Record<string, string | boolean | string[] | undefined>;
 
-/** Rejects unknown flags in a raw command line, including "--no-X" for a flag X that is not boolean. */
-export function checkArgv(argv: string[], specs: Record<string, FlagSpec>): void {
-  const booleans = new Set<string>();
-  const all = new Set<string>();
-  for (const [name, s] of Object.entries(specs)) {
-    for (const n of [name, s.alias]) if (n) { all.add(n); if (s.kind === "boolean") booleans.add(n); }
+/**
+ * Parses a command line against flag specs, for every command (direct mode
+ * runs it on each go command's start, so it is one pass with no case
+ * conversion). Accepted: `--name value` and `--name=value` (a value may start
+ * with "-"), `-n`/`--n` for one-letter names and aliases alike, booleans as
+ * `--name`, `--name=true|false` or `--no-name`; `--` ends the flags; the last
+ * of a repeated flag wins. An unknown flag, or a value flag without a value,
+ * is a UsageError.
+ */
+export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): ParsedFlags {
+  const byName = new Map<string, [string, FlagSpec]>();
+  for (const name in specs) {
+    const s = specs[name]!;
+    byName.set(name, [name, s]);
+    if (s.alias) byName.set(s.alias, [name, s]);
   }
+  const out: ParsedFlags = { _: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === "--") break;
-    if (!arg.startsWith("-") || arg === "-") continue;
-    const name = arg.replace(/^--?/, "").replace(/=.*$/s, "");
-    if (name.startsWith("no-") && booleans.has(name.slice(3))) continue;
-    if (!all.has(name)) throw new UsageError(`unknown flag ${arg.replace(/=.*$/s, "")}`);
-    if (!booleans.has(name) && !arg.includes("=")) i++; // its value may start with "-"
+    if (arg === "--") { out._.push(...argv.slice(i + 1)); break; }
+    if (arg.length < 2 || arg.charCodeAt(0) !== 45 /* - */) { out._.push(arg); continue; }
+    const body = arg.charCodeAt(1) === 45 ? arg.slice(2) : arg.slice(1);
+    const eq = body.indexOf("=");
+    const key = eq < 0 ? body : body.slice(0, eq);
+    const inline = eq < 0 ? undefined : body.slice(eq + 1);
+    const found = byName.get(key);
+    if (!found) {
+      const negated = key.startsWith("no-") ? byName.get(key.slice(3)) : undefined;
+      if (negated?.[1].kind !== "boolean" || inline !== undefined) throw new UsageError(`unknown flag ${eq < 0 ? arg : arg.slice(0, arg.indexOf("="))}`);
+      out[negated[0]] = false;
+      continue;
+    }
+    const [name, spec] = found;
+    if (spec.kind === "boolean") {
+      if (inline === undefined) out[name] = true;
+      else if (/^(1|t|true|yes|on)$/i.test(inline)) out[name] = true;
+      else if (/^(0|f|false|no|off)$/i.test(inline)) out[name] = false;
+      else throw new UsageError(`flag --${name}: expected true or false, got ${JSON.stringify(inline)}`);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined || value === "") throw new UsageError(`flag --${name} needs a value`);
+    out[name] = value;
   }
+  return out;
 }
 
 /** Value of one flag: the parsed command line first, then its environment variable. */
@@ -204,7 +214,6 @@ export function flagValue(parsed: Record<string, unknown>, name: string, spec: F
 
 /** Builds the validated Config from parsed flags and the environment. */
 export function buildConfig(parsed: Record<string, unknown>, env: Record<string, string | undefined> = process.env): Config {
-  checkKnownFlags(parsed, CACHE_FLAGS);
   const get = (name: string) => flagValue(parsed, name, CACHE_FLAGS[name]!, env);
   const str = (name: string) => get(name) as string | undefined;
   const bool = (name: string) => (get(name) as boolean | undefined) ?? false;
@@ -279,10 +288,7 @@ function positive(name: string, ms: number): number {
  * environment variable).
  */
 export function buildCommandConfig(parsed: Record<string, unknown>, own: Record<string, FlagSpec>, env: Record<string, string | undefined> = process.env): { config: Config; own(name: string): string | boolean | undefined } {
-  checkKnownFlags(parsed, { ...CACHE_FLAGS, ...own });
-  // citty also reports "--modproxy-upstream" as "modproxyUpstream": drop both spellings of the command's flags.
-  const ownKeys = new Set(Object.keys(own).flatMap((k) => [k, k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]));
-  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !ownKeys.has(k)));
+  const cacheOnly = Object.fromEntries(Object.entries(parsed).filter(([k]) => !(k in own)));
   return { config: buildConfig(cacheOnly, env), own: (name) => flagValue(parsed, name, own[name]!, env) };
 }
 

@@ -1,12 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, resolveCacheDir, toArgsDef } from "../src/config.ts";
+import { CACHE_FLAGS, UsageError, buildConfig, parseFlags, resolveCacheDir } from "../src/config.ts";
 import { parseBytes, parseDuration } from "../src/units.ts";
 import { binary } from "./support/paths.ts";
 
 const config = (argv: string[], env: Record<string, string> = {}) => {
-  checkArgv(argv, CACHE_FLAGS);
-  return buildConfig(parseArgs(argv, toArgsDef(CACHE_FLAGS)), { HOME: "/home/u", ...env });
+  return buildConfig(parseFlags(argv, CACHE_FLAGS), { HOME: "/home/u", ...env });
 };
 
 describe("config", () => {
@@ -108,6 +106,35 @@ describe("config", () => {
   });
   test.each([["1048576", 1048576], ["512MiB", 512 * 1024 ** 2], ["10G", 10 * 1024 ** 3], ["2KB", 2000]])("size %s", (s, n) => {
     expect(parseBytes(s)).toBe(n);
+  });
+});
+
+describe("parseFlags", () => {
+  const parse = (argv: string[]) => parseFlags(argv, CACHE_FLAGS);
+  test.each([
+    [["--cache-dir", "/d"], { _: [], "cache-dir": "/d" }],
+    [["--cache-dir=/d=x"], { _: [], "cache-dir": "/d=x" }],
+    [["-c", "4", "--concurrency=5"], { _: [], c: "5" }], // an alias is its flag; the last one wins
+    [["--upload-concurrency", "3", "-v"], { _: [], u: "3", v: true }],
+    [["--metrics", "--no-metrics"], { _: [], metrics: false }],
+    [["--metrics=false", "--fsync=1"], { _: [], metrics: false, fsync: true }],
+    [["--prefix", "-x"], { _: [], prefix: "-x" }], // a value may start with "-"
+    [["serve", "-", "--", "--metrics"], { _: ["serve", "-", "--metrics"] }],
+  ] as const)("%p", (argv, want) => {
+    expect(parse([...argv])).toEqual(want as never);
+  });
+
+  test.each([
+    [["--bogus"], /unknown flag --bogus/],
+    [["--bogus=1"], /unknown flag --bogus$/],
+    [["--no-prefix"], /unknown flag --no-prefix/],
+    [["--no-metrics=1"], /unknown flag --no-metrics$/],
+    [["--metrics=maybe"], /--metrics: expected true or false, got "maybe"/],
+    [["--prefix"], /--prefix needs a value/],
+    [["--prefix="], /--prefix needs a value/],
+  ])("%p is a usage error", (argv, message) => {
+    expect(() => parse(argv)).toThrow(UsageError);
+    expect(() => parse(argv)).toThrow(message);
   });
 });
 

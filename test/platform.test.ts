@@ -61,9 +61,8 @@ describe("prepareCacheDir where mode bits do not mean access (Windows)", () => {
 });
 
 describe("serve --socket where mode bits do not mean access (Windows)", () => {
-  const { parseArgs } = require("citty");
-  const { CACHE_FLAGS, SERVE_FLAGS, buildServeConfig, toArgsDef } = require("../src/config.ts");
-  const parse = (modeBits: boolean) => buildServeConfig(parseArgs(["--socket", "/tmp/x.sock"], toArgsDef({ ...CACHE_FLAGS, ...SERVE_FLAGS })), { HOME: "/tmp/home" }, modeBits);
+  const { CACHE_FLAGS, SERVE_FLAGS, buildServeConfig, parseFlags } = require("../src/config.ts");
+  const parse = (modeBits: boolean) => buildServeConfig(parseFlags(["--socket", "/tmp/x.sock"], { ...CACHE_FLAGS, ...SERVE_FLAGS }), { HOME: "/tmp/home" }, modeBits);
   test("is refused, pointing at --plugin", () => {
     expect(() => parse(false)).toThrow("use --plugin PORT");
     expect(parse(true).socket).toBe("/tmp/x.sock");

@@ -1,6 +1,5 @@
 /** Parsing shared by the maintenance commands (wait, gc, stats): the cache flags plus the command's own. */
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, UsageError, buildCommandConfig, checkArgv, toArgsDef, type Config, type FlagSpec } from "../config.ts";
+import { CACHE_FLAGS, UsageError, buildCommandConfig, parseFlags, type Config, type FlagSpec } from "../config.ts";
 import { flagTable } from "./usage.ts";
 
 export interface CommandSpec {
@@ -25,8 +24,7 @@ export function parseCommand(argv: string[], c: CommandSpec): { config: Config; 
     return undefined;
   }
   const specs = { ...CACHE_FLAGS, ...c.flags };
-  checkArgv(argv, specs);
-  const parsed = parseArgs(argv, toArgsDef(specs));
+  const parsed = parseFlags(argv, specs);
   if (parsed._.length > 0) throw new UsageError(`${c.name}: unexpected argument ${JSON.stringify(parsed._[0])}`);
   return buildCommandConfig(parsed, c.flags);
 }

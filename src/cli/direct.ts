@@ -1,6 +1,5 @@
 /** Direct mode: `GOCACHEPROG=go-cache-plugin [flags]`. Parses, wires, runs; no logic of its own. */
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, UsageError, buildConfig, checkArgv, toArgsDef, type Config } from "../config.ts";
+import { CACHE_FLAGS, UsageError, buildConfig, parseFlags } from "../config.ts";
 import { createLogger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { announce, serveStdio } from "../server/stdio.ts";
@@ -18,8 +17,7 @@ export async function runDirect(argv: string[], opts: { announced: boolean } = {
     printUsage();
     return 0;
   }
-  checkArgv(argv, CACHE_FLAGS);
-  const parsed = parseArgs(argv, toArgsDef(CACHE_FLAGS));
+  const parsed = parseFlags(argv, CACHE_FLAGS);
   if (parsed._.length > 0) throw new UsageError(`unknown command or argument ${JSON.stringify(parsed._[0])}`);
   const config = buildConfig(parsed);
   prepareCacheDir(config.cacheDir, { shared: config.cacheDirShared });

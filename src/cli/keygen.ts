@@ -1,8 +1,7 @@
 /** `keygen ID`: a new Ed25519 key pair for --signing-key-file. Parses, writes, says where. */
 import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs } from "citty";
-import { UsageError } from "../config.ts";
+import { UsageError, parseFlags } from "../config.ts";
 import { newKeyPair } from "../remote/trust/keys.ts";
 
 const USAGE = `go-cache-plugin keygen: a new Ed25519 key pair for --signing-key-file.
@@ -23,9 +22,7 @@ export function runKeygen(argv: string[]): number {
     process.stdout.write(USAGE);
     return 0;
   }
-  const parsed = parseArgs(argv, { dir: { type: "string" } });
-  const unknown = Object.keys(parsed).filter((k) => k !== "_" && k !== "dir");
-  if (unknown.length) throw new UsageError(`keygen: unknown flag --${unknown[0]}`);
+  const parsed = parseFlags(argv, { dir: { kind: "string", help: "where to write the key files" } });
   if (parsed._.length !== 1) throw new UsageError("keygen needs one key ID (e.g. main-2026)");
   const id = String(parsed._[0]);
   let pair;

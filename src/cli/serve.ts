@@ -1,6 +1,5 @@
 /** `serve`: one long-lived cache for every go command on the machine. Parses, wires, runs. */
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, checkArgv, toArgsDef } from "../config.ts";
+import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, parseFlags } from "../config.ts";
 import { createLogger } from "../log.ts";
 import { Histogram, Metrics } from "../metrics.ts";
 import { newSessionCounters } from "../server/session.ts";
@@ -22,8 +21,7 @@ export async function runServe(argv: string[]): Promise<number> {
     return 0;
   }
   const specs = { ...CACHE_FLAGS, ...SERVE_FLAGS };
-  checkArgv(argv, specs);
-  const parsed = parseArgs(argv, toArgsDef(specs));
+  const parsed = parseFlags(argv, specs);
   if (parsed._.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(parsed._[0])}`);
   const config = buildServeConfig(parsed);
   prepareCacheDir(config.cacheDir, { shared: config.cacheDirShared });

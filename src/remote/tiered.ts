@@ -92,6 +92,11 @@ export class TieredCache implements Cache {
     return stored > 0 ? Math.round((raw / stored) * 100) / 100 : 1;
   }
 
+  /** The worker reports through the event loop: once it runs, nothing may block it. */
+  usesEventLoop(): boolean {
+    return this.worker.running;
+  }
+
   /** The remote tier's read and prefetch counters (upload counters: `uploads.counters`). */
   get counters(): RemoteCounters {
     return this.reads.counters;

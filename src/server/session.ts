@@ -90,6 +90,11 @@ export class Session implements RequestHandler {
     return this.closed;
   }
 
+  /** True while some answer waits on a promise (a remote read, an asynchronous commit). */
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
   request(req: Request): void {
     if (this.closed) return this.fail(req.ID, `${req.Command} after close`);
     const handler = Object.hasOwn(this.handlers, req.Command) ? this.handlers[req.Command as Command] : undefined;

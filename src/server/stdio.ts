@@ -7,7 +7,7 @@
  * end-of-file, and whatever we still do afterwards (uploads, trimming) no
  * longer delays the build.
  */
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, readSync, writeSync } from "node:fs";
 import type { SessionSummary } from "../store/session-log.ts";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
 import { RequestReader } from "../protocol/reader.ts";
@@ -61,6 +61,12 @@ export interface StdioOptions {
  * Serves requests from stdin until close or end of input. Returns the exit
  * code: 0 after close or a clean end of input, 1 when input ended inside a
  * put body or stdout broke.
+ *
+ * Input is read with blocking reads while every answer is synchronous (a
+ * local hit, miss or put) and the cache has nothing on the event loop: one
+ * read(2) per request, no poll, promise or stream in between. The first
+ * answer that waits on a promise, or a cache that starts event-loop work (a
+ * remote worker), switches the session to the event loop for good.
  */
 export async function serveStdio(opts: StdioOptions): Promise<number> {
   let outputBroken = false;
@@ -78,25 +84,30 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   const session = new Session({ cache: opts.cache, log: opts.log, counters: opts.counters, send: (r) => writer.send(r), onClose: () => closed(), onEnd: opts.onEnd });
   const reader = new RequestReader(session);
 
-  const input = Bun.stdin.stream().getReader();
-  const readLoop = (async () => {
-    for (;;) {
-      const { done, value } = await input.read();
-      if (done) return reader.end();
-      reader.push(value);
-      if (session.isClosed) {
-        await closedPromise; // the close reply may wait for earlier answers
-        return undefined;
+  const blocking = readBlocking(reader, session, writer, opts.cache);
+  let outcome: "close" | { err: string | undefined };
+  if (blocking === "close") outcome = "close";
+  else if (blocking === "eof") outcome = { err: reader.end() };
+  else {
+    const input = Bun.stdin.stream().getReader();
+    const readLoop = (async () => {
+      for (;;) {
+        const { done, value } = await input.read();
+        if (done) return reader.end();
+        reader.push(value);
+        if (session.isClosed) {
+          await closedPromise; // the close reply may wait for earlier answers
+          return undefined;
+        }
       }
-    }
-  })();
-
-  const outcome = await Promise.race([closedPromise, readLoop.then((err) => ({ err }))]);
+    })();
+    outcome = await Promise.race([closedPromise, readLoop.then((err) => ({ err }))]);
+    if (outcome === "close" || session.isClosed) void input.cancel().catch(() => {});
+  }
   if (session.isClosed) await closedPromise;
   writer.flush();
   if (outcome === "close" || session.isClosed) {
     try { closeSync(STDOUT); } catch { /* already closed */ }
-    void input.cancel().catch(() => {});
     await session.end(); // the go command is already done: manifests, prefetch bookkeeping
     return outputBroken ? 1 : 0;
   }
@@ -107,4 +118,31 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   }
   opts.log.info("input ended without a close request");
   return outputBroken ? 1 : 0;
+}
+
+const STDIN = 0;
+
+/**
+ * The blocking phase of serveStdio: reads and answers until close ("close"),
+ * end of input ("eof"), or until an answer or the cache needs the event
+ * loop ("async"; nothing read is lost: the reader holds any partial line).
+ */
+function readBlocking(reader: RequestReader, session: Session, writer: ResponseWriter, cache: Cache): "close" | "eof" | "async" {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    if (session.hasPending || cache.usesEventLoop?.()) return "async";
+    let n: number;
+    try {
+      n = readSync(STDIN, buf, 0, buf.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EINTR") continue;
+      if (code === "EAGAIN") return "async"; // a non-blocking descriptor: poll it on the event loop
+      throw err;
+    }
+    if (n === 0) return "eof";
+    reader.push(buf.subarray(0, n)); // the reader copies what it keeps
+    writer.flush();
+    if (session.isClosed) return "close";
+  }
 }

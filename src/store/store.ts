@@ -63,6 +63,13 @@ export interface Cache {
    * before answering the go command.
    */
   closeSession?(session: SessionHandle, completed: boolean): Promise<void>;
+  /**
+   * Optional: true while the cache has work of its own that runs on the event
+   * loop (a remote worker's reports, upload timers). Direct mode reads its
+   * input with blocking reads only while this is false and no answer is
+   * pending; absent means never.
+   */
+  usesEventLoop?(): boolean;
   /** The session ended: finish background work (bounded) and release resources. */
   close(): Promise<void>;
 }

@@ -1,8 +1,7 @@
 /** wireCache: what a configuration builds, and what it starts before the first request. */
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, buildConfig, toArgsDef } from "../../src/config.ts";
+import { CACHE_FLAGS, buildConfig, parseFlags } from "../../src/config.ts";
 import { wireCache } from "../../src/cli/wire.ts";
 import type { TieredCache } from "../../src/remote/tiered.ts";
 import { createLogger } from "../../src/log.ts";
@@ -13,7 +12,7 @@ afterAll(cleanupTempDirs);
 
 const log = createLogger({ verbose: false, debug: false, write: () => {} });
 const wire = (dir: string, flags: string[]) =>
-  wireCache(buildConfig(parseArgs(["--cache-dir", dir, ...flags], toArgsDef(CACHE_FLAGS)), { HOME: dir }), log, new Metrics());
+  wireCache(buildConfig(parseFlags(["--cache-dir", dir, ...flags], CACHE_FLAGS), { HOME: dir }), log, new Metrics());
 const bucketFlags = ["--bucket", "wired", "--region", "us-east-1", "--s3-endpoint-url", "http://127.0.0.1:9"];
 
 describe("wireCache", () => {

@@ -1,10 +1,9 @@
-/** The serve flags of the module proxy, parsed the way `serve` parses them (citty adds camelCase keys). */
+/** The serve flags of the module proxy, parsed the way `serve` parses them. */
 import { describe, expect, test } from "bun:test";
-import { parseArgs } from "citty";
-import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, toArgsDef } from "../../src/config.ts";
+import { CACHE_FLAGS, SERVE_FLAGS, UsageError, buildServeConfig, parseFlags } from "../../src/config.ts";
 
 const build = (argv: string[], env: Record<string, string> = {}) =>
-  buildServeConfig(parseArgs(argv, toArgsDef({ ...CACHE_FLAGS, ...SERVE_FLAGS })), { HOME: "/tmp/home", ...env });
+  buildServeConfig(parseFlags(argv, { ...CACHE_FLAGS, ...SERVE_FLAGS }), { HOME: "/tmp/home", ...env });
 
 describe("module proxy flags", () => {
   test("defaults", () => {
@@ -12,7 +11,7 @@ describe("module proxy flags", () => {
     expect([c.modproxy, c.modproxyUpstream, c.sumdb, c.modproxyTimeoutMs]).toEqual([true, "https://proxy.golang.org", ["sum.golang.org"], 30_000]);
   });
 
-  test("flags with dashes are accepted (both spellings citty reports)", () => {
+  test("flags with dashes are accepted", () => {
     const c = build(["--plugin", "5971", "--http", "5970", "--modproxy", "--modproxy-upstream", "http://127.0.0.1:9/x/", "--sumdb", "sum.golang.org, sum.example", "--modproxy-timeout", "5s"]);
     expect([c.modproxyUpstream, c.sumdb, c.modproxyTimeoutMs]).toEqual(["http://127.0.0.1:9/x", ["sum.golang.org", "sum.example"], 5_000]);
   });
