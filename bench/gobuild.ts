@@ -10,7 +10,8 @@
  *
  * With `refprog` (bench/refprog, a minimal GOCACHEPROG in Go) the warm runs
  * also time the same build through that helper, serving the plugin's own
- * store: the floor that the protocol round trips alone impose.
+ * store: the floor that the protocol round trips alone impose. With `serve`
+ * they also time it through `serve --plugin` + `connect` on that store.
  */
 import { join } from "node:path";
 import { fmtMs, fmtRatio, median, parseMetrics, run, tempDir, type RunResult } from "./lib.ts";
@@ -31,12 +32,17 @@ export interface BuildBenchOptions {
   warmTarget: number;
   /** Path of the built bench/refprog binary, or undefined to leave it out. */
   refprog?: string;
+  /** Also time the warm build through `serve --plugin` + `connect` (same store). */
+  serve?: boolean;
+  /** Targets for warm plugin / warm refprog and warm connect / warm plugin. */
+  floorTarget?: number;
+  serveTarget?: number;
   /** Awaited before every cold run and warm round (e.g. to wait for an idle machine). */
   gate?: () => Promise<void>;
   log: (line: string) => void;
 }
 
-type Kind = "native" | "plugin" | "refprog";
+type Kind = "native" | "plugin" | "refprog" | "connect";
 
 interface Scenario {
   kind: Kind;
@@ -59,6 +65,21 @@ function refScenario(plugin: Scenario, refprog: string): Scenario {
   return { kind: "refprog", env };
 }
 
+/** A `serve --plugin` on the plugin scenario's store and the scenario that reaches it through `connect`. */
+async function serveScenario(plugin: Scenario, o: BuildBenchOptions): Promise<{ scenario: Scenario; stop: () => Promise<void> }> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const server = Bun.spawn([o.plugin, "serve", "--plugin", String(port), "--cache-dir", plugin.cacheDir!], { stdout: "ignore", stderr: "pipe" });
+  const stderr = new Response(server.stderr).text();
+  for (let i = 0; ; i++) {
+    const probe = await run([o.plugin, "connect", String(port)], {});
+    if (probe.code === 0) break; // it reached the server and ended cleanly (no requests on stdin)
+    if (i === 50 || server.exitCode !== null) throw new Error(`serve --plugin ${port} did not start: ${(await stderr).slice(-2000)}`);
+    await Bun.sleep(100);
+  }
+  const env = { ...plugin.env, GOCACHE: join(tempDir("connect"), "gocache"), GOCACHEPROG: `${o.plugin} connect ${port}` };
+  return { scenario: { kind: "connect", env }, stop: async () => { server.kill("SIGTERM"); await server.exited; } };
+}
+
 async function build(s: Scenario, o: BuildBenchOptions): Promise<RunResult> {
   const r = await run([o.go, ...o.args], { cwd: o.cwd, env: s.env });
   if (r.code !== 0) throw new Error(`${s.kind} ${o.label} failed (exit ${r.code}):\n${r.stderr.slice(-3000)}`);
@@ -69,7 +90,7 @@ const min = (xs: number[]) => Math.min(...xs);
 
 export async function benchBuild(o: BuildBenchOptions): Promise<SectionResult & { perGetUs: number }> {
   const cold = { native: [] as number[], plugin: [] as number[] };
-  const warm = { native: [] as number[], plugin: [] as number[], refprog: [] as number[] };
+  const warm = { native: [] as number[], plugin: [] as number[], refprog: [] as number[], connect: [] as number[] };
   const warmGets: number[] = [];
   const warmPluginElapsed: number[] = [];
   let coldMetrics: Record<string, number> = {};
@@ -94,7 +115,10 @@ export async function benchBuild(o: BuildBenchOptions): Promise<SectionResult & 
   }
   const scen: Partial<Record<Kind, Scenario>> = { ...last! };
   if (o.refprog) scen.refprog = refScenario(last!.plugin, o.refprog);
+  const served = o.serve ? await serveScenario(last!.plugin, o) : undefined;
+  if (served) scen.connect = served.scenario;
   const kinds = Object.keys(scen) as Kind[];
+  try {
 
   // One untimed warm run each: the first hit of every entry touches files the cold run just wrote.
   for (const kind of kinds) await build(scen[kind]!, o);
@@ -116,9 +140,13 @@ export async function benchBuild(o: BuildBenchOptions): Promise<SectionResult & 
       }
     }
   }
+  } finally {
+    await served?.stop();
+  }
   o.log(`  warm native: ${warm.native.map(fmtMs).join(", ")}`);
   o.log(`  warm plugin: ${warm.plugin.map(fmtMs).join(", ")}`);
   if (o.refprog) o.log(`  warm refprog: ${warm.refprog.map(fmtMs).join(", ")}`);
+  if (served) o.log(`  warm connect: ${warm.connect.map(fmtMs).join(", ")}`);
 
   const coldN = median(cold.native);
   const coldP = median(cold.plugin);
@@ -128,9 +156,11 @@ export async function benchBuild(o: BuildBenchOptions): Promise<SectionResult & 
   const perGetUs = ((warmP - warmN) * 1000) / gets;
   const warmRatio = warmP / warmN;
   const warmR = median(warm.refprog);
-  const refRows = o.refprog
-    ? [["refprog warm (minimal Go helper)", `${warm.refprog.length}`, fmtMs(warmR), fmtMs(min(warm.refprog)), fmtMs(Math.max(...warm.refprog)), fmtRatio(warmR / warmN), fmtRatio(min(warm.refprog) / min(warm.native))]]
-    : [];
+  const warmC = median(warm.connect);
+  const refRows = [
+    ...(o.refprog ? [["refprog warm (minimal Go helper)", `${warm.refprog.length}`, fmtMs(warmR), fmtMs(min(warm.refprog)), fmtMs(Math.max(...warm.refprog)), fmtRatio(warmR / warmN), fmtRatio(min(warm.refprog) / min(warm.native))]] : []),
+    ...(served ? [["serve + connect warm", `${warm.connect.length}`, fmtMs(warmC), fmtMs(min(warm.connect)), fmtMs(Math.max(...warm.connect)), fmtRatio(warmC / warmN), fmtRatio(min(warm.connect) / min(warm.native))]] : []),
+  ];
 
   const table = markdownTable(
     ["scenario", "runs", "median", "min", "max", "/native (median)", "/native (min)"],
@@ -180,6 +210,12 @@ export async function benchBuild(o: BuildBenchOptions): Promise<SectionResult & 
       ratio: fmtRatio(warmR / warmN),
       target: "",
     });
+    const floor = o.floorTarget;
+    rows.push({ measure: `${o.label}, warm, plugin / minimal Go helper`, value: fmtMs(warmP), reference: `floor ${fmtMs(warmR)}`, ratio: fmtRatio(warmP / warmR), target: floor ? `<= ${floor.toFixed(2)}x` : "", met: floor ? warmP / warmR <= floor : undefined });
+  }
+  if (served) {
+    const t = o.serveTarget;
+    rows.push({ measure: `${o.label}, warm, serve + connect / direct mode`, value: fmtMs(warmC), reference: `direct ${fmtMs(warmP)}`, ratio: fmtRatio(warmC / warmP), target: t ? `<= ${t.toFixed(2)}x` : "", met: t ? warmC / warmP <= t : undefined });
   }
   const disturbed = [
     ...(coldDisturbed.length > 0 ? [`${o.label}: ${coldDisturbed.join(", ")}`] : []),

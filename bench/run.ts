@@ -2,7 +2,7 @@
  * On-demand benchmarks of dist/go-cache-plugin (never run in CI).
  *
  *   bun run bench/run.ts [--quick] [--only=std,deps,startup,puts,rss,gets]
- *                        [--cold-runs=N] [--warm-runs=N] [--startup-runs=N]
+ *                        [--cold-runs=N] [--warm-runs=N] [--startup-runs=N] [--scale=1000,100000,1000000]
  *                        [--binary=PATH] [--wait-idle[=SECONDS]] [--write]
  *
  * Sections: std (go build std, native GOCACHE vs plugin), deps (a module with
@@ -23,12 +23,13 @@ import { prepareDepsModule } from "./deps.ts";
 import { cleanup, cpuBusy, goBinary, goEnv, run, tempDir } from "./lib.ts";
 import { benchGets, benchPuts, benchRss } from "./protocol.ts";
 import { benchStartup } from "./startup.ts";
+import { benchScale } from "./scale.ts";
 import { summaryTable, type SectionResult, type SummaryRow } from "./table.ts";
 
-const SECTIONS = ["std", "deps", "startup", "puts", "rss", "gets"] as const;
+const SECTIONS = ["std", "deps", "startup", "puts", "rss", "gets", "scale"] as const;
 type Section = (typeof SECTIONS)[number];
 
-const TARGETS = { warmRatio: 1.1, startupMs: 8, putMBps: 400, rssMB: 100 };
+const TARGETS = { warmRatio: 1.1, floorRatio: 1.05, serveRatio: 1.05, startupMs: 4, putMBps: 400, rssMB: 100 };
 
 interface Options {
   quick: boolean;
@@ -40,6 +41,8 @@ interface Options {
   write: boolean;
   /** Seconds to wait for an idle machine before each section (0: don't). */
   waitIdle: number;
+  /** Cache sizes (synthetic entries) of the scale section. */
+  scale: number[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -57,7 +60,7 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} wants a positive integer, got ${v}`);
     return n;
   };
-  const known = new Set(["--quick", "--write", "--only", "--cold-runs", "--warm-runs", "--startup-runs", "--binary", "--wait-idle"]);
+  const known = new Set(["--quick", "--write", "--only", "--cold-runs", "--warm-runs", "--startup-runs", "--binary", "--wait-idle", "--scale"]);
   const bare = ["--quick", "--write", "--wait-idle"];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -88,6 +91,11 @@ function parseArgs(argv: string[]): Options {
     binary: resolve(get("binary") ?? join(root, "dist", "go-cache-plugin")),
     write: argv.includes("--write") || (!quick && !only),
     waitIdle,
+    scale: (get("scale") ?? (quick ? "1000,10000" : "1000,100000,1000000")).split(",").map((x) => {
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--scale wants sizes like 1000,100000, got ${x}`);
+      return n;
+    }),
   };
 }
 
@@ -196,7 +204,7 @@ async function main(): Promise<number> {
     await run(["sh", "-c", `find '${goroot}/src' '${goroot}/pkg' -type f -size -8M -print0 | xargs -0 cat > /dev/null`]);
     return benchBuild({
       label: "go build std", go, plugin, cwd: tempDir("std-cwd"), args: ["build", "std"], env,
-      coldRuns: o.coldRuns, warmRuns: Math.max(o.warmRuns, o.quick ? 1 : 5), warmTarget: TARGETS.warmRatio, log, refprog, gate,
+      coldRuns: o.coldRuns, warmRuns: Math.max(o.warmRuns, o.quick ? 1 : 11), warmTarget: TARGETS.warmRatio, floorTarget: TARGETS.floorRatio, serveTarget: TARGETS.serveRatio, serve: true, log, refprog, gate,
     });
   });
 
@@ -211,7 +219,7 @@ async function main(): Promise<number> {
     }
     return benchBuild({
       label: "go build ./... (deps)", go, plugin, cwd: mod, args: ["build", "./..."], env,
-      coldRuns: o.coldRuns, warmRuns: Math.max(o.warmRuns, o.quick ? 1 : 5), warmTarget: TARGETS.warmRatio, log, refprog, gate,
+      coldRuns: o.coldRuns, warmRuns: Math.max(o.warmRuns, o.quick ? 1 : 11), warmTarget: TARGETS.warmRatio, floorTarget: TARGETS.floorRatio, serveTarget: TARGETS.serveRatio, serve: true, log, refprog, gate,
     });
   });
 
@@ -227,6 +235,9 @@ async function main(): Promise<number> {
   await section("rss", "5. peak RSS during a 100 MiB put", () => benchRss(plugin, 100 << 20, TARGETS.rssMB));
 
   await section("gets", "6. get round trip (diagnostic)", () => benchGets(plugin, o.quick ? 300 : 2000, refprog));
+
+  await section("scale", "7. cache size: start-up, get latency and a warm build at 1k to 1M entries", () =>
+    benchScale({ plugin, go, env: goEnv(tempDir("scale-home")), sizes: o.scale, warmRuns: o.quick ? 3 : 7, log }));
 
   const rows: SummaryRow[] = results.flatMap((r) => r.rows);
   for (const f of failures) rows.push({ measure: f.slice(0, 120), value: "failed", reference: "", ratio: "", target: "" });

@@ -6,8 +6,12 @@
  *   secret of the server's token file; a squatter on the port is refused.
  * - PATH: the socket must belong to this user (only its owner can have
  *   created it there with that owner).
+ * On Linux, when the server offers it and stdin and stdout are pipes (as the
+ * go command makes them), the server takes the pipes over (server/pipes.ts)
+ * and this process only waits for the session to end; otherwise, or with
+ * --no-pipes, it copies bytes both ways.
  */
-import { closeSync, lstatSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync } from "node:fs";
 import type { Socket } from "bun";
 import { UsageError } from "../config.ts";
 import { writeAll } from "../server/stdio.ts";
@@ -15,12 +19,12 @@ import { BufferedSocketWriter } from "../server/socket-writer.ts";
 import { ClientHandshake } from "../server/auth.ts";
 import { defaultTokenPaths, readToken } from "../server/token.ts";
 
-const USAGE = "usage: go-cache-plugin connect PORT|PATH [--token-file FILE]";
+const USAGE = "usage: go-cache-plugin connect PORT|PATH [--token-file FILE] [--no-pipes]";
 /** Stdin is not read further while this much waits for the server. */
 const BACKLOG_HIGH = 4 << 20;
 
 export async function runConnect(argv: string[]): Promise<number> {
-  const { target, tokenFile } = parseConnectArgs(argv, process.env);
+  const { target, tokenFile, pipes } = parseConnectArgs(argv, process.env);
   const isPort = /^\d+$/.test(target);
   const where = isPort ? `127.0.0.1:${target}` : target;
   let failed = false;
@@ -39,6 +43,8 @@ export async function runConnect(argv: string[]): Promise<number> {
 
   const handshake = secret ? new ClientHandshake(secret) : undefined;
   let authed = !handshake;
+  /** The server's first line (the capability line) and, if the hand-over was asked, its answer, until decided. */
+  const offer = new HandOver(pipes ? ownPipes() : undefined);
   let out: BufferedSocketWriter | undefined;
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (done = resolve));
@@ -53,10 +59,22 @@ export async function runConnect(argv: string[]): Promise<number> {
     }
   };
 
+  /** After authentication: the hand-over first, then copying (or nothing, once the server has the pipes). */
+  const fromServer = (s: Socket, chunk: Uint8Array) => {
+    if (offer.state === "handed") return; // the server answers on the pipes; nothing should come here
+    if (offer.state === "copy") return toStdout(s, chunk);
+    const step = offer.feed(chunk);
+    if (step.send) s.write(step.send);
+    if ((offer.state as string) === "copy") {
+      ready();
+      if (step.relay.length) toStdout(s, step.relay);
+    }
+  };
+
   const handlers = {
     open: (s: Socket) => { if (handshake) s.write(handshake.hello()); },
     data: (s: Socket, chunk: Buffer) => {
-      if (authed) return toStdout(s, chunk);
+      if (authed) return fromServer(s, chunk);
       const step = handshake!.feed(chunk);
       if (step.t === "more") return;
       if (step.t === "fail") {
@@ -66,8 +84,7 @@ export async function runConnect(argv: string[]): Promise<number> {
       }
       authed = true;
       if (step.send) s.write(step.send);
-      ready();
-      if (step.rest.length) toStdout(s, step.rest);
+      if (step.rest.length) fromServer(s, step.rest);
     },
     drain: () => out?.drain(),
     close: () => done(authed ? 0 : fail(`${where} closed the connection during authentication (wrong token?)`)),
@@ -83,7 +100,6 @@ export async function runConnect(argv: string[]): Promise<number> {
     const how = isPort ? `go-cache-plugin serve --plugin ${target}` : `go-cache-plugin serve --socket ${target}`;
     return fail(`no server at ${where} (${(err as Error).message}); start one with: ${how}`);
   }
-  if (!handshake) ready();
 
   const toServer = (out = new BufferedSocketWriter(socket));
   void (async () => {
@@ -101,8 +117,9 @@ export async function runConnect(argv: string[]): Promise<number> {
   return code;
 }
 
-export function parseConnectArgs(argv: string[], env: Record<string, string | undefined>): { target: string; tokenFile?: string } {
+export function parseConnectArgs(argv: string[], env: Record<string, string | undefined>): { target: string; tokenFile?: string; pipes: boolean } {
   let target: string | undefined;
+  let pipes = true;
   let tokenFile = env.GOCACHE_TOKEN_FILE || undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -110,12 +127,72 @@ export function parseConnectArgs(argv: string[], env: Record<string, string | un
     if (a === "--token-file" || a.startsWith("--token-file=")) {
       tokenFile = a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[++i];
       if (!tokenFile) throw new UsageError("--token-file needs a value");
-    } else if (a.startsWith("-")) throw new UsageError(`connect: unknown flag ${a}; ${USAGE}`);
+    } else if (a === "--no-pipes") pipes = false;
+    else if (a.startsWith("-")) throw new UsageError(`connect: unknown flag ${a}; ${USAGE}`);
     else if (target !== undefined) throw new UsageError(`connect takes one server: the --plugin PORT or --socket PATH of serve; ${USAGE}`);
     else target = a;
   }
   if (!target) throw new UsageError(`connect takes one argument: the server's --plugin PORT or --socket PATH; ${USAGE}`);
-  return { target, tokenFile };
+  return { target, tokenFile, pipes };
+}
+
+/** This process's stdin and stdout when both are pipes on Linux (what the hand-over can take), else undefined. */
+function ownPipes(): { inIno: number; outIno: number } | undefined {
+  if (process.platform !== "linux") return undefined;
+  try {
+    const [i, o] = [fstatSync(0), fstatSync(1)];
+    return i.isFIFO() && o.isFIFO() ? { inIno: i.ino, outIno: o.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The client side of the pipe hand-over (server/pipes.ts): reads the
+ * server's capability line; if it offers the hand-over and we have pipes,
+ * asks for it and reads the answer. Ends in "handed" (the server has the
+ * pipes) or "copy" (relay the capability line and whatever follows).
+ */
+class HandOver {
+  state: "capability" | "asked" | "handed" | "copy" = "capability";
+  private buf = "";
+  private capability = "";
+
+  constructor(private readonly pipes: { inIno: number; outIno: number } | undefined) {}
+
+  feed(chunk: Uint8Array): { send?: string; relay: Uint8Array } {
+    this.buf += Buffer.from(chunk).toString("latin1");
+    for (;;) {
+      const nl = this.buf.indexOf("\n");
+      if (nl < 0) {
+        // No server line is this long: copy it through and let the go command judge it.
+        if (this.buf.length > 4096) return this.copy("");
+        return { relay: new Uint8Array(0) };
+      }
+      const line = this.buf.slice(0, nl + 1);
+      this.buf = this.buf.slice(nl + 1);
+      if (this.state === "capability") {
+        this.capability = line;
+        if (!this.pipes || !line.includes('"GcpPipes":1')) return this.copy(line);
+        this.state = "asked";
+        const ask = `gcp-pipes ${process.pid} ${this.pipes.inIno} ${this.pipes.outIno}\n`;
+        if (this.buf.length === 0) return { send: ask, relay: new Uint8Array(0) };
+        return { ...this.copy(line), send: undefined }; // the server sent more than its line: it does not wait for us
+      }
+      if (line === "gcp-pipes ok\n") {
+        this.state = "handed";
+        return { relay: new Uint8Array(0) };
+      }
+      return this.copy(this.capability); // "gcp-pipes no <reason>": copy as before
+    }
+  }
+
+  private copy(first: string): { relay: Uint8Array } {
+    this.state = "copy";
+    const relay = Buffer.from(first + this.buf, "latin1");
+    this.buf = "";
+    return { relay };
+  }
 }
 
 function findSecret(port: number, tokenFile: string | undefined): string {

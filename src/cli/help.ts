@@ -198,6 +198,13 @@ module line, .info Version, list, checksum-database lookups); one that fails
 is passed through uncached (X-Modproxy-Source: invalid). The module proxy's
 files have their own size cap, --modproxy-max-size (default 10GiB; 0: none).
 
+On Linux, connect hands the go command's own pipes to the server when the
+server can open them (/proc/PID/fd, so the same user; on a TCP port only for
+the process at the other end of that connection; only pipes): requests and
+answers then skip the
+connect process, which waits for the session to end. connect --no-pipes, or a
+server of another user, copies bytes through connect as before.
+
 A connection's close never waits for the bucket: uploads continue in the server.
 SIGINT/SIGTERM: stop accepting, let open connections finish for up to
 --shutdown-timeout (default 30s; then they are closed), drain uploads up to

@@ -18,8 +18,11 @@
  *   `maxConnections` sessions are open, and at most MAX_PENDING_AUTH
  *   handshakes (the oldest evicted); a dropped connection's open put is
  *   aborted (its file and temp file released).
+ * - on Linux the capability line offers the pipe hand-over (pipes.ts): a
+ *   `connect` may have the session served on the go command's own pipes,
+ *   the connection then only carries its lifetime.
  */
-import { chmodSync, renameSync } from "node:fs";
+import { chmodSync, closeSync, renameSync } from "node:fs";
 import type { SessionSummary } from "../store/session-log.ts";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
@@ -28,6 +31,7 @@ import { ResponseWriter } from "../protocol/writer.ts";
 import { Session, type SessionCounters } from "./session.ts";
 import { BufferedSocketWriter } from "./socket-writer.ts";
 import { ServerHandshake } from "./auth.ts";
+import { PIPES_CAPABILITY, PIPES_MAX_LINE, PIPES_REQUEST, PipeChannel, openClaimedPipes } from "./pipes.ts";
 import { clearStaleSocket, removeIfOurs, socketIdentity, type SocketIdentity } from "./socket-path.ts";
 import type { Cache } from "../store/store.ts";
 import type { Logger } from "../log.ts";
@@ -58,7 +62,7 @@ export interface PluginServerOptions {
   maxConnections: number;
 }
 
-export interface ConnectionCounters { active: number; accepted: number; refused: number; dropped: number }
+export interface ConnectionCounters { active: number; accepted: number; refused: number; dropped: number; piped: number }
 
 interface Conn {
   out: BufferedSocketWriter;
@@ -69,10 +73,14 @@ interface Conn {
   timer?: Timer;
   dead: boolean;
   paused: boolean;
+  /** The capability line offered the pipe hand-over and the peer's first line is not in yet (what came so far). */
+  offer?: string;
+  /** The session runs on the go command's pipes (pipes.ts); the socket only carries its lifetime. */
+  pipes?: PipeChannel;
 }
 
 export class PluginServer {
-  readonly connections: ConnectionCounters = { active: 0, accepted: 0, refused: 0, dropped: 0 };
+  readonly connections: ConnectionCounters = { active: 0, accepted: 0, refused: 0, dropped: 0, piped: 0 };
   private listener: TCPSocketListener<Conn> | UnixSocketListener<Conn> | undefined;
   private idle: (() => void) | undefined;
   private readonly endings = new Set<Promise<void>>();
@@ -211,6 +219,12 @@ export class PluginServer {
       chunk = step.rest;
       if (chunk.length === 0) return;
     }
+    if (conn.pipes) return this.drop(socket, "data on the connection after the pipe hand-over");
+    if (conn.offer !== undefined) {
+      const rest = this.answerOffer(socket, chunk);
+      if (!rest || rest.length === 0 || conn.pipes || conn.dead) return;
+      chunk = rest;
+    }
     // The first request (even one that came with the handshake's last line) ends the first-byte deadline.
     if (conn.timer) {
       clearTimeout(conn.timer);
@@ -223,9 +237,93 @@ export class PluginServer {
     }
   }
 
+  /**
+   * The peer's first line after a capability line that offered the pipe
+   * hand-over: "gcp-pipes ..." is answered (and, when every check passes,
+   * the session moves to the pipes); anything else is the first request.
+   * Returns the bytes left for the reader, or undefined while the line is incomplete.
+   */
+  private answerOffer(socket: Socket<Conn>, chunk: Uint8Array): Uint8Array | undefined {
+    const conn = socket.data;
+    const text = conn.offer! + Buffer.from(chunk).toString("latin1");
+    const nl = text.indexOf("\n");
+    const asks = "gcp-pipes ".startsWith(text.slice(0, 10)) || text.startsWith("gcp-pipes ");
+    if (!asks) {
+      conn.offer = undefined;
+      return Buffer.from(text, "latin1");
+    }
+    if (nl < 0) {
+      if (text.length > PIPES_MAX_LINE) this.drop(socket, "hand-over request too long");
+      else conn.offer = text;
+      return undefined;
+    }
+    conn.offer = undefined;
+    const m = PIPES_REQUEST.exec(text.slice(0, nl).replace(/\r$/, ""));
+    if (!m) {
+      this.drop(socket, `malformed hand-over request ${JSON.stringify(text.slice(0, 40))}`);
+      return undefined;
+    }
+    const claim = { pid: Number(m[1]), inIno: Number(m[2]), outIno: Number(m[3]) };
+    const tcp = "port" in this.opts.address ? { serverPort: this.port!, clientPort: socket.remotePort } : undefined;
+    let fds;
+    try {
+      fds = openClaimedPipes(claim, tcp);
+    } catch (err) {
+      conn.out.write(Buffer.from(`gcp-pipes no ${String((err as Error).message).replace(/[^\x20-\x7e]/g, "?").slice(0, 200)}\n`));
+      return Buffer.from(text.slice(nl + 1), "latin1");
+    }
+    if (nl + 1 < text.length) {
+      for (const fd of [fds.inFd, fds.outFd]) try { closeSync(fd); } catch { /* closing */ }
+      this.drop(socket, "data after the hand-over request");
+      return undefined;
+    }
+    const pipes = (conn.pipes = new PipeChannel(fds.inFd, fds.outFd));
+    this.connections.piped++;
+    conn.out.write(Buffer.from("gcp-pipes ok\n"));
+    pipes.write(CAPABILITY_LINE);
+    void pipes.pump((data) => this.pipeData(socket, data)).then(() => this.pipeEnded(socket));
+    return undefined;
+  }
+
+  /** Input from the go command's pipe (after the hand-over). */
+  private pipeData(socket: Socket<Conn>, chunk: Uint8Array): Promise<void> | undefined {
+    const conn = socket.data;
+    if (conn.dead) return undefined;
+    if (conn.timer) {
+      clearTimeout(conn.timer);
+      conn.timer = undefined;
+    }
+    conn.reader!.push(chunk);
+    // The go command is not reading its answers: stop reading its requests until it does.
+    return conn.pipes!.out.backlogBytes > BACKLOG_HIGH ? conn.pipes!.out.whenBelow(BACKLOG_LOW) : undefined;
+  }
+
+  /** The go command closed its end of the input pipe: answer what is left, then end. */
+  private pipeEnded(socket: Socket<Conn>): void {
+    const conn = socket.data;
+    if (conn.dead) return;
+    const problem = conn.reader?.end();
+    if (problem) this.opts.log.warn(`connection: ${problem}`);
+    conn.writer?.flush();
+    this.endPiped(socket);
+  }
+
+  /** Ends a piped session once its answers are out: the pipes first, then the connection (connect exits). */
+  private endPiped(socket: Socket<Conn>): void {
+    const pipes = socket.data.pipes!;
+    pipes.out.afterFlush(() => {
+      pipes.close();
+      socket.end();
+    });
+  }
+
   private startSession(socket: Socket<Conn>): void {
     const conn = socket.data;
-    conn.writer = new ResponseWriter((data) => { if (!conn.dead) conn.out.write(Buffer.from(data)); });
+    conn.writer = new ResponseWriter((data) => {
+      if (conn.dead) return;
+      if (conn.pipes) conn.pipes.write(data);
+      else conn.out.write(Buffer.from(data));
+    });
     const session = new Session({
       cache: this.opts.cache,
       log: this.opts.log,
@@ -235,7 +333,8 @@ export class PluginServer {
       send: (r) => conn.writer!.send(r),
       onClose: () => {
         conn.writer!.flush();
-        conn.out.afterFlush(() => socket.end());
+        if (conn.pipes) this.endPiped(socket);
+        else conn.out.afterFlush(() => socket.end());
       },
     });
     conn.session = session;
@@ -245,7 +344,9 @@ export class PluginServer {
       malformed: (m, id) => session.malformed(m, id),
       violation: (m) => this.drop(socket, m),
     }, { strict: true });
-    conn.out.write(Buffer.from(CAPABILITY_LINE));
+    const offer = process.platform === "linux";
+    if (offer) conn.offer = "";
+    conn.out.write(Buffer.from(offer ? PIPES_CAPABILITY : CAPABILITY_LINE));
   }
 
   /** Ends a connection at once: nothing more is read from it or answered. */
@@ -259,6 +360,7 @@ export class PluginServer {
     else if (this.connections.dropped === 21) this.opts.log.warn("dropping more connections; not logging each (see gocache_connections_dropped_total)");
     conn.dead = true;
     conn.reader?.abort();
+    conn.pipes?.close();
     socket.terminate();
   }
 
@@ -270,6 +372,7 @@ export class PluginServer {
     conn.dead = true;
     conn.reader?.abort(); // a put cut off mid-body releases its file
     conn.out.discard();
+    conn.pipes?.close();
     // Uploads and manifests go on in the server; only shutdown waits for them.
     const ending = conn.session?.end();
     if (ending) {
