@@ -13,7 +13,8 @@ export async function buildHelloWorld(): Promise<string> {
   const dir = tempDir("hello");
   writeFileSync(join(dir, "hello.ts"), `console.log('{"ID":0,"KnownCommands":["close"]}');\n`);
   const out = join(dir, "hello");
-  await runOk([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", join(dir, "hello.ts"), "--outfile", out], { cwd: dir });
+  const noAutoload = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--no-compile-autoload-tsconfig", "--no-compile-autoload-package-json"];
+  await runOk([process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm", ...noAutoload, join(dir, "hello.ts"), "--outfile", out], { cwd: dir });
   return out;
 }
 

@@ -13,11 +13,13 @@
  * The server opens another process's descriptors only when it may (the
  * kernel allows /proc/<pid>/fd to the same user, so a server running as
  * another user always answers "no"), only for the process at the other end
- * of this very connection (TCP: the peer's socket inode, from /proc/net/tcp,
- * must be among that process's descriptors), and only FIFOs with the inodes
- * the client named.
+ * of this very connection (TCP from 127.0.0.1 only: the peer's socket inode,
+ * from /proc/net/tcp, must be among that process's descriptors), only
+ * anonymous pipes with the inodes the client named (checked on the link
+ * before anything is opened, and opened without becoming a controlling
+ * terminal), and only pipes that no other session is being served on.
  */
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, opendirSync, readlinkSync, readSync, writeSync } from "node:fs";
 import { BufferedSocketWriter } from "./socket-writer.ts";
 
 /** The capability line of a server that can take the pipes over. */
@@ -26,8 +28,8 @@ export const PIPES_REQUEST = /^gcp-pipes (\d{1,10}) (\d{1,20}) (\d{1,20})$/;
 /** No request line is longer. */
 export const PIPES_MAX_LINE = 80;
 
-/** /proc/net/tcp is read whole; a host with more sockets than this falls back to copying. */
-const TCP_TABLE_MAX = 32 << 20;
+/** /proc/net/tcp is read whole, up to this; a host with more sockets falls back to copying. */
+const TCP_TABLE_MAX = 8 << 20;
 const FD_SCAN_MAX = 4096;
 
 export interface PipeClaim { pid: number; inIno: number; outIno: number }
@@ -43,16 +45,44 @@ export function tcpSocketInode(table: string, localPort: number, remotePort: num
   return undefined;
 }
 
-/** True when process `pid` holds socket `inode` among its descriptors. */
-function holdsSocket(pid: number, inode: number): boolean {
-  const dir = `/proc/${pid}/fd`;
-  const fds = readdirSync(dir);
-  if (fds.length > FD_SCAN_MAX) return false;
-  const want = `socket:[${inode}]`;
-  return fds.some((fd) => {
-    try { return readlinkSync(`${dir}/${fd}`) === want; } catch { return false; }
-  });
+/** /proc/net/tcp, or undefined when it is longer than TCP_TABLE_MAX (read in bounded steps: it may be huge). */
+function readTcpTable(): string | undefined {
+  const fd = openSync("/proc/net/tcp", constants.O_RDONLY);
+  try {
+    const buf = Buffer.allocUnsafe(TCP_TABLE_MAX + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) return buf.toString("latin1", 0, n);
+      n += got;
+      if (n > TCP_TABLE_MAX) return undefined;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/** True when process `pid` holds socket `inode` among its first FD_SCAN_MAX descriptors. */
+function holdsSocket(pid: number, inode: number): boolean {
+  const dir = opendirSync(`/proc/${pid}/fd`);
+  const want = `socket:[${inode}]`;
+  try {
+    for (let i = 0; i < FD_SCAN_MAX; i++) {
+      const e = dir.readSync();
+      if (!e) return false;
+      try { if (readlinkSync(`/proc/${pid}/fd/${e.name}`) === want) return true; } catch { /* closed meanwhile */ }
+    }
+    return false;
+  } finally {
+    dir.closeSync();
+  }
+}
+
+/** Opened pipes; `release` (PipeChannel.close calls it) lets the same pipes be claimed again. */
+export interface ClaimedPipes { inFd: number; outFd: number; release(): void }
+
+/** Pipes (by inode) that a session is being served on: the same pipe is never taken twice. */
+const taken = new Set<number>();
 
 /**
  * Opens the claimed process's stdin (read, non-blocking) and stdout (write,
@@ -60,25 +90,34 @@ function holdsSocket(pid: number, inode: number): boolean {
  * ports as the server sees them; undefined for a Unix socket, which only
  * this user can reach (mode 0600). Throws with the reason when any check fails.
  */
-export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; clientPort: number } | undefined): { inFd: number; outFd: number } {
+export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; clientAddress: string; clientPort: number } | undefined): ClaimedPipes {
   if (process.platform !== "linux") throw new Error("not on Linux");
   if (peer) {
-    const table = readFileSync("/proc/net/tcp", "latin1");
-    if (table.length > TCP_TABLE_MAX) throw new Error("too many sockets to find the peer");
+    // Any 127/8 address reaches a loopback listener; the lookup below is for 127.0.0.1 (where connect comes from).
+    if (peer.clientAddress !== "127.0.0.1") throw new Error(`the peer is ${peer.clientAddress.slice(0, 50)}, not 127.0.0.1`);
+    const table = readTcpTable();
+    if (table === undefined) throw new Error("too many sockets to find the peer");
     const inode = tcpSocketInode(table, peer.clientPort, peer.serverPort);
     if (inode === undefined) throw new Error("the peer's socket is not in /proc/net/tcp");
     if (!holdsSocket(claim.pid, inode)) throw new Error(`process ${claim.pid} is not the peer of this connection`);
   }
+  if (taken.has(claim.inIno) || taken.has(claim.outIno)) throw new Error("those pipes are being served already");
+  // The links name what the descriptors are: nothing but the anonymous pipes named is ever opened (no
+  // terminal, device or named FIFO), and O_NOCTTY besides.
+  for (const [fd, ino] of [[0, claim.inIno], [1, claim.outIno]] as const) {
+    if (readlinkSync(`/proc/${claim.pid}/fd/${fd}`) !== `pipe:[${ino}]`) throw new Error(`descriptor ${fd} is not the pipe named`);
+  }
   const fds: number[] = [];
   try {
-    const inFd = openSync(`/proc/${claim.pid}/fd/0`, constants.O_RDONLY | constants.O_NONBLOCK);
+    const inFd = openSync(`/proc/${claim.pid}/fd/0`, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     fds.push(inFd);
-    const outFd = openSync(`/proc/${claim.pid}/fd/1`, constants.O_WRONLY | constants.O_NONBLOCK);
+    const outFd = openSync(`/proc/${claim.pid}/fd/1`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     fds.push(outFd);
     const [i, o] = [fstatSync(inFd), fstatSync(outFd)];
     if (!i.isFIFO() || !o.isFIFO()) throw new Error("stdin and stdout are not both pipes");
     if (i.ino !== claim.inIno || o.ino !== claim.outIno) throw new Error("the pipes are not the ones named");
-    return { inFd, outFd };
+    taken.add(claim.inIno).add(claim.outIno);
+    return { inFd, outFd, release: () => { taken.delete(claim.inIno); taken.delete(claim.outIno); } };
   } catch (err) {
     for (const fd of fds) try { closeSync(fd); } catch { /* closing */ }
     throw err;
@@ -88,17 +127,23 @@ export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; c
 /**
  * The go command's pipes, served from here: input read on the event loop,
  * output written without blocking (what the pipe does not take now waits in
- * order, retried every millisecond; the owner bounds it by `backlogBytes`).
+ * order, retried after 1 ms, backing off to 100 ms while the pipe stays full;
+ * the owner bounds it by `backlogBytes`).
  */
 export class PipeChannel {
   readonly out: BufferedSocketWriter;
   private closed = false;
   private retry: Timer | undefined;
+  private retryMs = 1;
+  private readonly inFd: number;
+  private readonly outFd: number;
   private input: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(): Promise<void> } | undefined;
   /** Set when a write failed (the go command is gone). */
   broken = false;
 
-  constructor(private readonly inFd: number, private readonly outFd: number) {
+  constructor(private readonly pipes: ClaimedPipes) {
+    this.inFd = pipes.inFd;
+    this.outFd = pipes.outFd;
     this.out = new BufferedSocketWriter({ write: (data) => this.writeNow(data) });
   }
 
@@ -119,20 +164,27 @@ export class PipeChannel {
   write(data: string | Uint8Array): void {
     if (this.closed || this.broken) return;
     this.out.write(typeof data === "string" ? Buffer.from(data) : data);
-    if (this.out.backlogBytes === 0 || this.retry) return;
-    this.retry = setInterval(() => {
-      this.out.drain();
-      if (this.out.backlogBytes > 0 && !this.closed) return;
-      clearInterval(this.retry);
+    if (this.out.backlogBytes > 0 && !this.retry) this.scheduleRetry(1);
+  }
+
+  private scheduleRetry(ms: number): void {
+    this.retryMs = ms;
+    this.retry = setTimeout(() => {
       this.retry = undefined;
-    }, 1);
+      if (this.closed) return;
+      const before = this.out.backlogBytes;
+      this.out.drain();
+      const left = this.out.backlogBytes;
+      if (left > 0) this.scheduleRetry(left < before ? 1 : Math.min(this.retryMs * 2, 100));
+    }, ms);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.retry);
+    clearTimeout(this.retry);
     this.out.discard();
+    this.pipes.release();
     void this.input?.cancel().catch(() => {});
     for (const fd of [this.inFd, this.outFd]) try { closeSync(fd); } catch { /* already closed */ }
   }

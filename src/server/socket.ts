@@ -22,7 +22,7 @@
  *   `connect` may have the session served on the go command's own pipes,
  *   the connection then only carries its lifetime.
  */
-import { chmodSync, closeSync, renameSync } from "node:fs";
+import { chmodSync, renameSync } from "node:fs";
 import type { SessionSummary } from "../store/session-log.ts";
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { CAPABILITY_LINE } from "../protocol/messages.ts";
@@ -264,7 +264,7 @@ export class PluginServer {
       return undefined;
     }
     const claim = { pid: Number(m[1]), inIno: Number(m[2]), outIno: Number(m[3]) };
-    const tcp = "port" in this.opts.address ? { serverPort: this.port!, clientPort: socket.remotePort } : undefined;
+    const tcp = "port" in this.opts.address ? { serverPort: this.port!, clientAddress: socket.remoteAddress, clientPort: socket.remotePort } : undefined;
     let fds;
     try {
       fds = openClaimedPipes(claim, tcp);
@@ -273,11 +273,11 @@ export class PluginServer {
       return Buffer.from(text.slice(nl + 1), "latin1");
     }
     if (nl + 1 < text.length) {
-      for (const fd of [fds.inFd, fds.outFd]) try { closeSync(fd); } catch { /* closing */ }
+      new PipeChannel(fds).close();
       this.drop(socket, "data after the hand-over request");
       return undefined;
     }
-    const pipes = (conn.pipes = new PipeChannel(fds.inFd, fds.outFd));
+    const pipes = (conn.pipes = new PipeChannel(fds));
     this.connections.piped++;
     conn.out.write(Buffer.from("gcp-pipes ok\n"));
     pipes.write(CAPABILITY_LINE);

@@ -89,6 +89,7 @@ export async function serveStdio(opts: StdioOptions): Promise<number> {
   if (blocking === "close") outcome = "close";
   else if (blocking === "eof") outcome = { err: reader.end() };
   else {
+    opts.log.debug("reading requests on the event loop from now on (an answer or the cache needs it)");
     const input = Bun.stdin.stream().getReader();
     const readLoop = (async () => {
       for (;;) {

@@ -5,7 +5,7 @@
  * another process's pipes, or anything but pipes.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, binary, cleanupTempDirs, tempDir } from "../support/paths.ts";
 import { expectOk, isolatedGoEnv, runGo, sampleModule } from "../support/go.ts";
@@ -18,10 +18,11 @@ afterAll(cleanupTempDirs);
 const connectEnv = (port: number, extra = "") => ({ ...isolatedGoEnv(), GOCACHEPROG: `${BINARY} connect ${extra} ${port}`.replace(/ +/g, " ") });
 
 /** Runs `stream` through `cmd` with stdin and stdout as pipes (as the go command gives them); returns stdout. */
-async function throughPipes(cmd: string, stream: string): Promise<string> {
+async function throughPipes(cmd: string, stream: string, opts: { delay?: boolean } = {}): Promise<string> {
   const dir = tempDir("pipes-io");
   writeFileSync(join(dir, "in"), stream);
-  const p = Bun.spawn(["sh", "-c", `cat '${dir}/in' | ${cmd} | cat`], { stdout: "pipe", stderr: "pipe" });
+  const input = opts.delay ? `(sleep 0.3; cat '${dir}/in')` : `cat '${dir}/in'`;
+  const p = Bun.spawn(["sh", "-c", `${input} | ${cmd} | cat`], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`${cmd} exited ${code}: ${err}`);
   return out;
@@ -56,6 +57,11 @@ describe("pipe hand-over", () => {
       const direct = await throughPipes(`${BINARY} --cache-dir ${server.cacheDir}`, gets);
       const handed = await throughPipes(`${BINARY} connect ${server.port}`, gets);
       const copied = await throughPipes(`${BINARY} connect --no-pipes ${server.port}`, gets);
+      // Direct mode on the event loop from the first read (a non-blocking stdin with nothing in it yet makes the blocking reads give way).
+      const nonBlocking = `python3 -c 'import os,sys; os.set_blocking(0, False); os.execvp(sys.argv[1], sys.argv[1:])'`;
+      const evented = await throughPipes(`${nonBlocking} ${BINARY} --cache-dir ${server.cacheDir} --debug 1 2>'${server.cacheDir}/evented.log'`, gets, { delay: true });
+      expect(evented).toBe(direct);
+      expect(readFileSync(`${server.cacheDir}/evented.log`, "utf8")).toContain("reading requests on the event loop");
       expect(direct.split("\n").filter(Boolean)).toHaveLength(7); // capability, 4 hits, a miss, close
       expect(direct).toContain('"DiskPath"');
       expect(direct).toContain('{"ID":10,"Miss":true}');
@@ -76,7 +82,7 @@ describe("pipe hand-over", () => {
       const secret = tokenFor(server.port);
       const cases: Array<[string, RegExp]> = [
         [`gcp-pipes ${bystander.pid} 1 2\n`, /^gcp-pipes no process \d+ is not the peer of this connection\n/],
-        [`gcp-pipes ${process.pid} 1 2\n`, /^gcp-pipes no (stdin and stdout are not both pipes|the pipes are not the ones named)\n/],
+        [`gcp-pipes ${process.pid} 1 2\n`, /^gcp-pipes no descriptor 0 is not the pipe named\n/],
       ];
       for (const [ask, answer] of cases) {
         const c = await rawConnect({ port: server.port }, { secret });

@@ -1,6 +1,6 @@
 /** The parts of the pipe hand-over that need no server: the peer lookup and the non-blocking pipe writer. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { closeSync, constants, openSync, readSync } from "node:fs";
+import { closeSync, constants, openSync, readFileSync, readlinkSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { PIPES_REQUEST, PipeChannel, openClaimedPipes, tcpSocketInode } from "../../src/server/pipes.ts";
 import { cleanupTempDirs, tempDir } from "../support/paths.ts";
@@ -42,15 +42,44 @@ describe("the hand-over request line", () => {
 
 describe("openClaimedPipes", () => {
   test("refuses a claim for a connection that does not exist", () => {
-    expect(() => openClaimedPipes({ pid: process.pid, inIno: 1, outIno: 2 }, { serverPort: 1, clientPort: 2 })).toThrow("not in /proc/net/tcp");
+    expect(() => openClaimedPipes({ pid: process.pid, inIno: 1, outIno: 2 }, { serverPort: 1, clientAddress: "127.0.0.1", clientPort: 2 })).toThrow("not in /proc/net/tcp");
+  });
+
+  test("refuses a peer on another loopback address (its port may match another process's connection)", () => {
+    expect(() => openClaimedPipes({ pid: process.pid, inIno: 1, outIno: 2 }, { serverPort: 1, clientAddress: "127.0.0.2", clientPort: 2 })).toThrow("not 127.0.0.1");
   });
 
   test("refuses descriptors that are not both pipes", () => {
     const p = Bun.spawn(["sleep", "30"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }); // /dev/null, a character device
     try {
-      expect(() => openClaimedPipes({ pid: p.pid, inIno: 1, outIno: 2 }, undefined)).toThrow("not both pipes");
+      expect(() => openClaimedPipes({ pid: p.pid, inIno: 1, outIno: 2 }, undefined)).toThrow("descriptor 0 is not the pipe named");
     } finally {
       p.kill();
+    }
+  });
+});
+
+describe("openClaimedPipes on a process between two pipes", () => {
+  test("opens them once; the same pipes are refused while served, and can be claimed again after", async () => {
+    const pidFile = join(tempDir("mid"), "pid");
+    const chain = Bun.spawn(["sh", "-c", `sleep 30 | sh -c 'echo $$ > ${pidFile}; exec sleep 30' | sleep 30`], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    try {
+      let pid = 0;
+      for (let i = 0; i < 200 && !pid; i++) {
+        try { pid = Number(readFileSync(pidFile, "utf8").trim()); } catch { await Bun.sleep(10); }
+      }
+      const ino = (fd: number) => Number(/^pipe:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))![1]);
+      const claim = { pid, inIno: ino(0), outIno: ino(1) };
+      const first = openClaimedPipes(claim, undefined);
+      expect(() => openClaimedPipes(claim, undefined)).toThrow("being served already");
+      expect(() => openClaimedPipes({ ...claim, inIno: claim.outIno, outIno: claim.inIno }, undefined)).toThrow(/being served already|not the pipe named/);
+      new PipeChannel(first).close();
+      const again = openClaimedPipes(claim, undefined);
+      new PipeChannel(again).close();
+      expect(() => openClaimedPipes({ ...claim, inIno: claim.inIno + 1 }, undefined)).toThrow("descriptor 0 is not the pipe named");
+    } finally {
+      chain.kill();
+      Bun.spawnSync(["pkill", "-f", pidFile]);
     }
   });
 });
@@ -62,7 +91,7 @@ describe("PipeChannel", () => {
     const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
     const input = openSync("/dev/null", constants.O_RDONLY);
-    const ch = new PipeChannel(input, writer);
+    const ch = new PipeChannel({ inFd: input, outFd: writer, release() {} });
     const chunk = new Uint8Array(48 * 1024);
     for (let i = 0; i < 8; i++) ch.write(new Uint8Array(chunk.length).fill(i));
     expect(ch.out.backlogBytes).toBeGreaterThan(0); // a pipe holds 64 KiB
