@@ -174,7 +174,8 @@ export class RequestReader {
       this.state = State.SkipLine;
       return;
     }
-    this.parts.push(bytes.slice());
+    // A copy: the caller may reuse its buffer (direct mode's blocking reads do, and a Node Buffer's slice() is a view).
+    this.parts.push(new Uint8Array(bytes));
     this.partsLength += bytes.length;
   }
 

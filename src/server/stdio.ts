@@ -129,7 +129,7 @@ const STDIN = 0;
  * loop ("async"; nothing read is lost: the reader holds any partial line).
  */
 function readBlocking(reader: RequestReader, session: Session, writer: ResponseWriter, cache: Cache): "close" | "eof" | "async" {
-  const buf = Buffer.allocUnsafe(64 * 1024);
+  const buf = new Uint8Array(64 * 1024);
   for (;;) {
     if (session.hasPending || cache.usesEventLoop?.()) return "async";
     let n: number;

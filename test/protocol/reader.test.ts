@@ -83,6 +83,28 @@ describe("RequestReader", () => {
     expect(events.at(-1)!.req!.ID).toBe(9);
   });
 
+  // Direct mode reads into one buffer it reuses, and a socket's data may be a Node Buffer (whose slice() is a view):
+  // a line split across chunks must survive the next chunk overwriting the buffer.
+  test.each([[1, "Uint8Array"], [5, "Uint8Array"], [64, "Uint8Array"], [7, "Buffer"], [333, "Buffer"]] as const)(
+    "a reused %i-byte %s buffer gives the same result",
+    (step, kind) => {
+      const { events, reader } = collect();
+      const all = enc(stream);
+      const buf = kind === "Buffer" ? Buffer.alloc(step) : new Uint8Array(step);
+      for (let i = 0; i < all.length; i += step) {
+        const n = Math.min(step, all.length - i);
+        buf.set(all.subarray(i, i + n));
+        reader.push(buf.subarray(0, n));
+        buf.fill(0x21); // what the next read would leave there
+      }
+      reader.end();
+      expect(events.map((e) => e.kind)).toEqual(["request", "body", "request"]);
+      expect(events[0]!.req!.Command).toBe("get");
+      expect(events[1]!.hash).toBe(createHash("sha256").update(body).digest("hex"));
+      expect(events[2]!.req!.Command).toBe("close");
+    },
+  );
+
   test("end of input inside a body is reported", () => {
     const { events, reader } = collect();
     reader.push(enc(`${putLine}"AAAA`));
