@@ -49,13 +49,15 @@ export function tcpSocketInode(table: string, localPort: number, remotePort: num
 function readTcpTable(): string | undefined {
   const fd = openSync("/proc/net/tcp", constants.O_RDONLY);
   try {
-    const buf = Buffer.allocUnsafe(TCP_TABLE_MAX + 1);
-    let n = 0;
+    const buf = Buffer.allocUnsafe(256 << 10);
+    const parts: string[] = [];
+    let total = 0;
     for (;;) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) return buf.toString("latin1", 0, n);
-      n += got;
-      if (n > TCP_TABLE_MAX) return undefined;
+      const got = readSync(fd, buf, 0, buf.length, null);
+      if (got === 0) return parts.join("");
+      total += got;
+      if (total > TCP_TABLE_MAX) return undefined;
+      parts.push(buf.toString("latin1", 0, got));
     }
   } finally {
     closeSync(fd);
@@ -101,6 +103,7 @@ export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; c
     if (inode === undefined) throw new Error("the peer's socket is not in /proc/net/tcp");
     if (!holdsSocket(claim.pid, inode)) throw new Error(`process ${claim.pid} is not the peer of this connection`);
   }
+  if (claim.inIno === claim.outIno) throw new Error("stdin and stdout are the same pipe");
   if (taken.has(claim.inIno) || taken.has(claim.outIno)) throw new Error("those pipes are being served already");
   // The links name what the descriptors are: nothing but the anonymous pipes named is ever opened (no
   // terminal, device or named FIFO), and O_NOCTTY besides.
@@ -116,6 +119,8 @@ export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; c
     const [i, o] = [fstatSync(inFd), fstatSync(outFd)];
     if (!i.isFIFO() || !o.isFIFO()) throw new Error("stdin and stdout are not both pipes");
     if (i.ino !== claim.inIno || o.ino !== claim.outIno) throw new Error("the pipes are not the ones named");
+    // What was opened, as the kernel names it: an anonymous pipe (a named FIFO with the same inode number elsewhere shows its path).
+    if (readlinkSync(`/proc/self/fd/${inFd}`) !== `pipe:[${claim.inIno}]` || readlinkSync(`/proc/self/fd/${outFd}`) !== `pipe:[${claim.outIno}]`) throw new Error("the pipes are not the ones named");
     taken.add(claim.inIno).add(claim.outIno);
     return { inFd, outFd, release: () => { taken.delete(claim.inIno); taken.delete(claim.outIno); } };
   } catch (err) {

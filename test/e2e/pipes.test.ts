@@ -21,7 +21,7 @@ const connectEnv = (port: number, extra = "") => ({ ...isolatedGoEnv(), GOCACHEP
 async function throughPipes(cmd: string, stream: string, opts: { delay?: boolean } = {}): Promise<string> {
   const dir = tempDir("pipes-io");
   writeFileSync(join(dir, "in"), stream);
-  const input = opts.delay ? `(sleep 0.3; cat '${dir}/in')` : `cat '${dir}/in'`;
+  const input = opts.delay ? `(sleep 1; cat '${dir}/in')` : `cat '${dir}/in'`;
   const p = Bun.spawn(["sh", "-c", `${input} | ${cmd} | cat`], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`${cmd} exited ${code}: ${err}`);

@@ -76,7 +76,8 @@ describe("openClaimedPipes on a process between two pipes", () => {
       new PipeChannel(first).close();
       const again = openClaimedPipes(claim, undefined);
       new PipeChannel(again).close();
-      expect(() => openClaimedPipes({ ...claim, inIno: claim.inIno + 1 }, undefined)).toThrow("descriptor 0 is not the pipe named");
+      expect(() => openClaimedPipes({ ...claim, inIno: claim.inIno + 1000 }, undefined)).toThrow("descriptor 0 is not the pipe named");
+      expect(() => openClaimedPipes({ ...claim, outIno: claim.inIno }, undefined)).toThrow("the same pipe");
     } finally {
       chain.kill();
       Bun.spawnSync(["pkill", "-f", pidFile]);

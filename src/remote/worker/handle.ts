@@ -1,11 +1,7 @@
 /**
- * The main thread's handle on the remote workers: one for reads (fetches,
- * prefetch, session ends and their manifests) and one for uploads, which
- * lowers its own CPU priority (worker.ts) so that a cold build's
- * compression and uploads yield to the compiler while a fetch the go
- * command waits for does not. Each is started on first use (a warm local
- * build never pays for either) and every call is a message: the protocol
- * loop never waits on the network for a write.
+ * The main thread's handle on the remote worker. The worker is started on first
+ * use (a warm local build never pays for it) and every call is a message:
+ * the protocol loop never waits on the network for a write.
  */
 import type { FetchOutcome, FromWorker, PackedEntry, SessionManifest, ToWorker, UploadOutcome, WorkerConfig } from "./messages.ts";
 import type { ActionRecord, Mapping } from "../../store/store.ts";
@@ -29,9 +25,6 @@ export type SessionDone = Extract<FromWorker, { t: "sessionDone" }>;
 
 export class WorkerHandle {
   private worker: Worker | undefined;
-  private uploader: Worker | undefined;
-  /** Outputs whose bucket copy failed its digest on a read: their next upload overwrites it (bounded). */
-  private readonly corrupt = new Set<string>();
   private nextId = 1;
   private readonly waiting = new Map<number, (o: FetchOutcome) => void>();
 
@@ -62,25 +55,22 @@ export class WorkerHandle {
   }
 
   upload(job: Mapping): void {
-    this.uploader ??= this.spawn("uploads");
-    this.uploader.postMessage({ t: "upload", job, replace: this.corrupt.delete(job.outputId) } satisfies ToWorker);
+    this.send({ t: "upload", job });
   }
 
   /** Stops the worker; fetches still waiting become errors (misses). */
   terminate(): void {
     this.worker?.terminate();
-    this.uploader?.terminate();
     this.worker = undefined;
-    this.uploader = undefined;
     for (const resolve of this.waiting.values()) resolve({ error: { kind: "terminated", message: "[remote] worker stopped" } });
     this.waiting.clear();
     for (const [session, resolve] of this.ending) resolve({ t: "sessionDone", session, error: { kind: "terminated", message: "[remote] worker stopped" } });
     this.ending.clear();
   }
 
-  /** True once a worker has been started (and not terminated). */
+  /** True once the worker has been started (and not terminated). */
   get running(): boolean {
-    return this.worker !== undefined || this.uploader !== undefined;
+    return this.worker !== undefined;
   }
 
   /**
@@ -89,18 +79,16 @@ export class WorkerHandle {
    * not wait for the worker to load.
    */
   start(): Worker {
-    return (this.worker ??= this.spawn("reads"));
-  }
-
-  private spawn(role: "reads" | "uploads"): Worker {
-    const w = new Worker(workerSpecifier());
-    w.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
-    w.onerror = (e) => {
-      this.events.fatal("worker", `[remote] ${role} worker failed: ${e.message}`);
-      this.terminate(); // fail waiting fetches (misses); a later call starts new workers
-    };
-    w.postMessage({ t: "init", config: this.config, role } satisfies ToWorker);
-    return w;
+    if (!this.worker) {
+      this.worker = new Worker(workerSpecifier());
+      this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
+      this.worker.onerror = (e) => {
+        this.events.fatal("worker", `[remote] worker failed: ${e.message}`);
+        this.terminate(); // fail waiting fetches (misses); a later call starts a new worker
+      };
+      this.worker.postMessage({ t: "init", config: this.config } satisfies ToWorker);
+    }
+    return this.worker;
   }
 
   private send(msg: ToWorker): void {
@@ -110,8 +98,6 @@ export class WorkerHandle {
   private receive(msg: FromWorker): void {
     switch (msg.t) {
       case "fetched": {
-        const o = msg.outcome;
-        if ("miss" in o && o.miss === "digest-mismatch" && o.outputId && this.corrupt.size < 100_000) this.corrupt.add(o.outputId);
         const resolve = this.waiting.get(msg.id);
         this.waiting.delete(msg.id);
         return resolve?.(msg.outcome);

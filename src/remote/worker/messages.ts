@@ -30,12 +30,10 @@ export type UploadOutcome = "written" | "exists" | "gone" | "corrupt";
 export interface FailureInfo { kind: string; message: string }
 
 export type ToWorker =
-  /** `role`: "reads" serves fetches, prefetch and session ends; "uploads" only uploads, at a lower CPU priority. */
-  | { t: "init"; config: WorkerConfig; role: "reads" | "uploads" }
+  | { t: "init"; config: WorkerConfig }
   /** `session` identifies the go command's session (direct: 1; serve: one per connection). */
   | { t: "fetch"; id: number; session: number; actionId: string }
-  /** `replace`: the bucket's copy of the output failed its digest on a read: overwrite it. */
-  | { t: "upload"; job: Mapping; replace: boolean }
+  | { t: "upload"; job: Mapping }
   /** The session ended: stop its prefetch; write its manifest when given. */
   | { t: "sessionEnd"; session: number; manifest?: SessionManifest };
 

@@ -44,28 +44,15 @@ const failure = (err: unknown): FailureInfo => ({ kind: failureLabel(err), messa
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   switch (msg.t) {
-    case "init": return init(msg.config, msg.role);
+    case "init": return init(msg.config);
     case "fetch": return void fetchFor(msg.session, msg.actionId).then((outcome) => post({ t: "fetched", id: msg.id, outcome }));
-    case "upload": return void uploadWithRetry(msg.job, msg.replace, 0);
+    case "upload": return void uploadWithRetry(msg.job, 0);
     case "sessionEnd": return void endSession(msg.session, msg.manifest);
   }
 };
 
-/**
- * The uploads worker's nice value (Linux, where it applies to this thread
- * alone; elsewhere the whole process would be affected, so it is left as it
- * is): a cold build's compression and uploads then take the CPU the compiler
- * leaves, and the fetches the go command waits for, in the reads worker, keep
- * theirs. Uploads are never starved for long: the compiler waits on its own
- * I/O too, and nothing else is niced. It cannot be raised back without privilege.
- */
-const UPLOAD_NICE = 10;
-
-function init(c: WorkerConfig, role: "reads" | "uploads"): void {
+function init(c: WorkerConfig): void {
   config = c;
-  if (role === "uploads" && process.platform === "linux") {
-    try { require("node:os").setPriority(0, UPLOAD_NICE); } catch { /* not allowed: stay as we are */ }
-  }
   local = new LocalStore({ dir: c.cacheDir, fsync: c.fsync });
   fetches = new Limiter(c.concurrency);
   uploads = new Limiter(c.uploadConcurrency);
@@ -100,10 +87,23 @@ async function fetchFor(sessionId: number, actionId: string): Promise<FetchOutco
       if ("hit" in outcome) return { ...outcome, prefetched: true };
     }
     session.probe(actionId);
-    return await fetches.run(() => fetchEntry(all, local, actionId));
+    const outcome = await fetches.run(() => fetchEntry(all, local, actionId));
+    noteCorrupt(outcome);
+    return outcome;
   } catch (err) {
     return { error: failure(err) };
   }
+}
+
+/**
+ * Outputs whose bucket copy failed its digest: the next upload of each
+ * replaces it unconditionally (a conditional write would keep it for good).
+ * Bounded: a bucket full of bad copies cannot grow it without end.
+ */
+const corruptInBucket = new Set<string>();
+function noteCorrupt(outcome: FetchOutcome): void {
+  if (!("miss" in outcome) || outcome.miss !== "digest-mismatch" || !outcome.outputId) return;
+  if (corruptInBucket.size < 100_000) corruptInBucket.add(outcome.outputId);
 }
 
 async function endSession(id: number, manifest: SessionManifest | undefined): Promise<void> {
@@ -154,12 +154,7 @@ function packParts(entries: Mapping[]): PackPart[] {
 const FRAMES_IN_MEMORY = 32 << 20;
 let framesInMemory = 0;
 
-/**
- * `replace`: the bucket's copy failed its digest on a read (handle.ts keeps
- * those), so it is overwritten unconditionally (a conditional write would
- * keep it for good).
- */
-async function uploadWithRetry(job: Mapping, replace: boolean, attempt: number): Promise<void> {
+async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
   try {
     const store = await bucket!;
     await uploads.run(async () => {
@@ -168,11 +163,12 @@ async function uploadWithRetry(job: Mapping, replace: boolean, attempt: number):
       if (body === "missing") return post({ t: "uploaded", actionId: job.actionId, outcome: "gone", bytes: 0, stored: 0 });
       // A damaged file has been removed; a wrong size in the journal just skips the upload.
       if (body === "bad" || body.length !== job.size) return post({ t: "uploaded", actionId: job.actionId, outcome: "corrupt", bytes: 0, stored: 0 });
+      const replace = corruptInBucket.delete(job.outputId);
       // Small outputs go up from the bytes in hand (the file's memory mapping), and so do large ones to be
       // compressed while the frames in flight stay within FRAMES_IN_MEMORY (one zstd call, no scratch file:
       // a cold build spent 2.1 s more CPU with zstd than without when every large output went through a
-      // compressing stream into a scratch file). The rest is streamed from the file (renamed into place
-      // whole, never rewritten; compressed through a scratch file beside it).
+      // compressing stream into a scratch file, 1.4 s this way). The rest is streamed from the file (renamed
+      // into place whole, never rewritten; compressed through a scratch file beside it).
       const inMemory = body.length <= INLINE_MAX || (store.encoding === "zstd" && framesInMemory + body.length <= FRAMES_IN_MEMORY);
       const held = inMemory && body.length > INLINE_MAX ? body.length : 0;
       framesInMemory += held;
@@ -190,7 +186,7 @@ async function uploadWithRetry(job: Mapping, replace: boolean, attempt: number):
   } catch (err) {
     const retryInMs = Math.min(30_000, 500 * 2 ** attempt);
     post({ t: "uploadFailed", actionId: job.actionId, error: failure(err), retryInMs });
-    setTimeout(() => void uploadWithRetry(job, replace, attempt + 1), retryInMs);
+    setTimeout(() => void uploadWithRetry(job, attempt + 1), retryInMs);
   }
 }
 
