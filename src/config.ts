@@ -182,10 +182,9 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): Par
     }
     const [name, spec] = found;
     if (spec.kind === "boolean") {
-      if (inline === undefined) out[name] = true;
-      else if (/^(1|t|true|yes|on)$/i.test(inline)) out[name] = true;
-      else if (/^(0|f|false|no|off)$/i.test(inline)) out[name] = false;
-      else throw new UsageError(`flag --${name}: expected true or false, got ${JSON.stringify(inline)}`);
+      const value = inline === undefined ? true : parseBool(inline);
+      if (value === undefined) throw new UsageError(`flag --${name}: expected true or false, got ${JSON.stringify(inline)}`);
+      out[name] = value;
       continue;
     }
     const value = inline ?? argv[++i];
@@ -193,6 +192,13 @@ export function parseFlags(argv: string[], specs: Record<string, FlagSpec>): Par
     out[name] = value;
   }
   return out;
+}
+
+/** A boolean's text, in a flag (`--x=false`) or a variable alike; undefined when it is neither. */
+function parseBool(text: string): boolean | undefined {
+  if (/^(1|t|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|f|false|no|off)$/i.test(text)) return false;
+  return undefined;
 }
 
 /** Value of one flag: the parsed command line first, then its environment variable. */
@@ -205,8 +211,8 @@ export function flagValue(parsed: Record<string, unknown>, name: string, spec: F
   const e = spec.env ? env[spec.env] : undefined;
   if (e === undefined || e === "") return undefined;
   if (spec.kind === "boolean") {
-    if (/^(1|t|true|yes|on)$/i.test(e)) return true;
-    if (/^(0|f|false|no|off)$/i.test(e)) return false;
+    const value = parseBool(e);
+    if (value !== undefined) return value;
     throw new UsageError(`$${spec.env}: expected true or false, got ${JSON.stringify(e)}`);
   }
   return e;

@@ -65,8 +65,8 @@ export async function runConnect(argv: string[]): Promise<number> {
     if (offer.state === "copy") return toStdout(s, chunk);
     const step = offer.feed(chunk);
     if (step.send) s.write(step.send);
-    if ((offer.state as string) === "copy") {
-      ready();
+    if (step.relay) {
+      ready(); // copying from now on: stdin goes to the server
       if (step.relay.length) toStdout(s, step.relay);
     }
   };
@@ -160,14 +160,15 @@ class HandOver {
 
   constructor(private readonly pipes: { inIno: number; outIno: number } | undefined) {}
 
-  feed(chunk: Uint8Array): { send?: string; relay: Uint8Array } {
+  /** `relay` is set once copying is decided: what to write to stdout first (the capability line and anything after it). */
+  feed(chunk: Uint8Array): { send?: string; relay?: Uint8Array } {
     this.buf += Buffer.from(chunk).toString("latin1");
     for (;;) {
       const nl = this.buf.indexOf("\n");
       if (nl < 0) {
         // No server line is this long: copy it through and let the go command judge it.
         if (this.buf.length > 4096) return this.copy("");
-        return { relay: new Uint8Array(0) };
+        return {};
       }
       const line = this.buf.slice(0, nl + 1);
       this.buf = this.buf.slice(nl + 1);
@@ -176,12 +177,12 @@ class HandOver {
         if (!this.pipes || !line.includes('"GcpPipes":1')) return this.copy(line);
         this.state = "asked";
         const ask = `gcp-pipes ${process.pid} ${this.pipes.inIno} ${this.pipes.outIno}\n`;
-        if (this.buf.length === 0) return { send: ask, relay: new Uint8Array(0) };
-        return { ...this.copy(line), send: undefined }; // the server sent more than its line: it does not wait for us
+        if (this.buf.length === 0) return { send: ask };
+        return this.copy(line); // the server sent more than its line: it does not wait for us
       }
       if (line === "gcp-pipes ok\n") {
         this.state = "handed";
-        return { relay: new Uint8Array(0) };
+        return {};
       }
       return this.copy(this.capability); // "gcp-pipes no <reason>": copy as before
     }

@@ -16,6 +16,7 @@
  * (`violation`), an open put body is aborted and nothing more is handled.
  */
 import type { Request } from "./messages.ts";
+import { COMMANDS } from "./commands.ts";
 
 /** Receives the decoded bytes of one put body. */
 export interface BodySink {
@@ -42,7 +43,7 @@ export interface ReaderOptions {
 }
 
 /** The commands a first line may carry in strict mode. */
-const COMMANDS = new Set(["get", "put", "close"]);
+const FIRST_COMMANDS = new Set<string>(COMMANDS);
 
 const NL = 10;
 const QUOTE = 34;
@@ -207,7 +208,7 @@ export class RequestReader {
       req = JSON.parse(text);
       if (typeof req !== "object" || req === null || Array.isArray(req)) throw new Error("not an object");
       if (!Number.isSafeInteger(req.ID)) throw new Error("no numeric ID");
-      if (this.strict && !this.seenRequest && !COMMANDS.has(req.Command)) throw new Error("not a protocol request");
+      if (this.strict && !this.seenRequest && !FIRST_COMMANDS.has(req.Command)) throw new Error("not a protocol request");
     } catch (err) {
       if (this.strict) return this.stop(`${this.seenRequest ? "malformed request line" : "first line is not a protocol request"} (${(err as Error).message}): ${JSON.stringify(text.slice(0, 60))}`);
       const m = /"ID"\s*:\s*(\d+)/.exec(text);

@@ -19,11 +19,12 @@
  * before anything is opened, and opened without becoming a controlling
  * terminal), and only pipes that no other session is being served on.
  */
-import { closeSync, constants, fstatSync, openSync, opendirSync, readlinkSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, opendirSync, readlinkSync, readSync, writeSync } from "node:fs";
 import { BufferedSocketWriter } from "./socket-writer.ts";
+import { COMMANDS } from "../protocol/commands.ts";
 
-/** The capability line of a server that can take the pipes over. */
-export const PIPES_CAPABILITY = '{"ID":0,"KnownCommands":["get","put","close"],"GcpPipes":1}\n';
+/** The capability line of a server that can take the pipes over: CAPABILITY_LINE plus the offer. */
+export const PIPES_CAPABILITY = `${JSON.stringify({ ID: 0, KnownCommands: COMMANDS, GcpPipes: 1 })}\n`;
 export const PIPES_REQUEST = /^gcp-pipes (\d{1,10}) (\d{1,20}) (\d{1,20})$/;
 /** No request line is longer. */
 export const PIPES_MAX_LINE = 80;
@@ -116,10 +117,8 @@ export function openClaimedPipes(claim: PipeClaim, peer: { serverPort: number; c
     fds.push(inFd);
     const outFd = openSync(`/proc/${claim.pid}/fd/1`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     fds.push(outFd);
-    const [i, o] = [fstatSync(inFd), fstatSync(outFd)];
-    if (!i.isFIFO() || !o.isFIFO()) throw new Error("stdin and stdout are not both pipes");
-    if (i.ino !== claim.inIno || o.ino !== claim.outIno) throw new Error("the pipes are not the ones named");
-    // What was opened, as the kernel names it: an anonymous pipe (a named FIFO with the same inode number elsewhere shows its path).
+    // What was opened, as the kernel names it: that anonymous pipe (a FIFO's link is "pipe:[<inode>]" only for an
+    // anonymous pipe; a named FIFO with the same inode number elsewhere shows its path).
     if (readlinkSync(`/proc/self/fd/${inFd}`) !== `pipe:[${claim.inIno}]` || readlinkSync(`/proc/self/fd/${outFd}`) !== `pipe:[${claim.outIno}]`) throw new Error("the pipes are not the ones named");
     taken.add(claim.inIno).add(claim.outIno);
     return { inFd, outFd, release: () => { taken.delete(claim.inIno); taken.delete(claim.outIno); } };

@@ -104,13 +104,7 @@ export class PluginServer {
           s.resume();
         }
       },
-      end: (s: Socket<Conn>) => {
-        // The client finished writing: answer what is left, then close our side.
-        const problem = s.data.reader?.end();
-        if (problem) this.opts.log.warn(`connection: ${problem}`);
-        s.data.writer?.flush();
-        s.data.out.afterFlush(() => s.end());
-      },
+      end: (s: Socket<Conn>) => this.inputEnded(s),
       close: (s: Socket<Conn>) => this.closed(s),
       error: (_s: Socket<Conn>, err: Error) => this.opts.log.warn(`connection error: ${err.message}`),
     };
@@ -225,11 +219,7 @@ export class PluginServer {
       if (!rest || rest.length === 0 || conn.pipes || conn.dead) return;
       chunk = rest;
     }
-    // The first request (even one that came with the handshake's last line) ends the first-byte deadline.
-    if (conn.timer) {
-      clearTimeout(conn.timer);
-      conn.timer = undefined;
-    }
+    this.endFirstByteDeadline(conn);
     conn.reader!.push(chunk);
     if (!conn.paused && conn.out.backlogBytes > BACKLOG_HIGH) {
       conn.paused = true; // the peer is not reading its answers: stop reading its requests
@@ -247,7 +237,7 @@ export class PluginServer {
     const conn = socket.data;
     const text = conn.offer! + Buffer.from(chunk).toString("latin1");
     const nl = text.indexOf("\n");
-    const asks = "gcp-pipes ".startsWith(text.slice(0, 10)) || text.startsWith("gcp-pipes ");
+    const asks = "gcp-pipes ".startsWith(text.slice(0, 10)); // so far a prefix of it, or all of it and more
     if (!asks) {
       conn.offer = undefined;
       return Buffer.from(text, "latin1");
@@ -281,7 +271,7 @@ export class PluginServer {
     this.connections.piped++;
     conn.out.write(Buffer.from("gcp-pipes ok\n"));
     pipes.write(CAPABILITY_LINE);
-    void pipes.pump((data) => this.pipeData(socket, data)).then(() => this.pipeEnded(socket));
+    void pipes.pump((data) => this.pipeData(socket, data)).then(() => { if (!conn.dead) this.inputEnded(socket); });
     return undefined;
   }
 
@@ -289,28 +279,31 @@ export class PluginServer {
   private pipeData(socket: Socket<Conn>, chunk: Uint8Array): Promise<void> | undefined {
     const conn = socket.data;
     if (conn.dead) return undefined;
-    if (conn.timer) {
-      clearTimeout(conn.timer);
-      conn.timer = undefined;
-    }
+    this.endFirstByteDeadline(conn);
     conn.reader!.push(chunk);
     // The go command is not reading its answers: stop reading its requests until it does.
     return conn.pipes!.out.backlogBytes > BACKLOG_HIGH ? conn.pipes!.out.whenBelow(BACKLOG_LOW) : undefined;
   }
 
-  /** The go command closed its end of the input pipe: answer what is left, then end. */
-  private pipeEnded(socket: Socket<Conn>): void {
-    const conn = socket.data;
-    if (conn.dead) return;
-    const problem = conn.reader?.end();
-    if (problem) this.opts.log.warn(`connection: ${problem}`);
-    conn.writer?.flush();
-    this.endPiped(socket);
+  /** The first request (even one that came with the handshake's last line) ends the first-byte deadline. */
+  private endFirstByteDeadline(conn: Conn): void {
+    if (!conn.timer) return;
+    clearTimeout(conn.timer);
+    conn.timer = undefined;
   }
 
-  /** Ends a piped session once its answers are out: the pipes first, then the connection (connect exits). */
-  private endPiped(socket: Socket<Conn>): void {
-    const pipes = socket.data.pipes!;
+  /** The client finished writing (its socket, or after the hand-over the go command's pipe): answer what is left, then end. */
+  private inputEnded(socket: Socket<Conn>): void {
+    const problem = socket.data.reader?.end();
+    if (problem) this.opts.log.warn(`connection: ${problem}`);
+    socket.data.writer?.flush();
+    this.endAfterFlush(socket);
+  }
+
+  /** Closes our side once every answer is out: the pipes first when the session is on them, then the connection (connect exits). */
+  private endAfterFlush(socket: Socket<Conn>): void {
+    const { pipes, out } = socket.data;
+    if (!pipes) return out.afterFlush(() => socket.end());
     pipes.out.afterFlush(() => {
       pipes.close();
       socket.end();
@@ -333,8 +326,7 @@ export class PluginServer {
       send: (r) => conn.writer!.send(r),
       onClose: () => {
         conn.writer!.flush();
-        if (conn.pipes) this.endPiped(socket);
-        else conn.out.afterFlush(() => socket.end());
+        this.endAfterFlush(socket);
       },
     });
     conn.session = session;

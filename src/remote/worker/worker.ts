@@ -143,17 +143,18 @@ function packParts(entries: Mapping[]): PackPart[] {
   return parts;
 }
 
-/**
- * Uploads one journaled entry, verified first: the local object must have
- * the job's size and SHA-256 (the journal may be old or tampered with, the
- * file damaged); one that does not is removed and reported, never uploaded.
- * The hash reads a memory mapping (no copy in memory); a large output is
- * then streamed from its file rather than held in memory.
- */
 /** At most this many bytes of outputs are compressed in memory for uploads in flight at once (each frame is at most its output's size). */
 const FRAMES_IN_MEMORY = 32 << 20;
 let framesInMemory = 0;
 
+/**
+ * Uploads one journaled entry, verified first: the local object must have
+ * the job's size and SHA-256 (the journal may be old or tampered with, the
+ * file damaged); one that does not is removed and reported, never uploaded.
+ * The hash reads a memory mapping (no copy in memory); a large output goes
+ * up from that mapping when it is compressed within FRAMES_IN_MEMORY, else
+ * streamed from its file, never read into memory.
+ */
 async function uploadWithRetry(job: Mapping, attempt: number): Promise<void> {
   try {
     const store = await bucket!;
